@@ -1,0 +1,41 @@
+// dsv4/error.hpp — the one exception type of the library.
+//
+// Every failure caused by input (a file, a tensor, a config field, an argument)
+// is reported as dsv4::error whose message names the thing at fault and what was
+// expected. DSV4_CHECK stays on in release builds: it guards shapes and indices
+// at API boundaries, never inner loops.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace dsv4 {
+
+class error : public std::runtime_error {
+public:
+    explicit error(const std::string& what) : std::runtime_error(what) {}
+};
+
+namespace detail {
+template <class... Parts>
+std::string concat(Parts&&... parts) {
+    std::ostringstream os;
+    (os << ... << std::forward<Parts>(parts));
+    return os.str();
+}
+}  // namespace detail
+
+// Throws dsv4::error with the concatenation of the streamed parts.
+template <class... Parts>
+[[noreturn]] void fail(Parts&&... parts) {
+    throw error(detail::concat(std::forward<Parts>(parts)...));
+}
+
+}  // namespace dsv4
+
+#define DSV4_CHECK(cond, ...)                      \
+    do {                                           \
+        if (!(cond)) ::dsv4::fail(__VA_ARGS__);    \
+    } while (0)
