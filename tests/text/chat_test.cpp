@@ -47,4 +47,28 @@ TEST(ChatEncode, GoldenCasesByteExact) {
     EXPECT_EQ(n, 70);
 }
 
+thinking_mode mode_of(const json& c) {
+    return c["thinking_mode"] == "thinking" ? thinking_mode::thinking : thinking_mode::chat;
+}
+
+TEST(ChatParse, GoldenCasesAcceptAndReject) {
+    int accepted = 0, rejected = 0;
+    for (const json& c : golden_cases()) {
+        if (c["kind"] != "parse") continue;
+        SCOPED_TRACE(c["name"].get<std::string>());
+        const std::string text = c["completion"].get<std::string>();
+        if (c["error"].is_null()) {
+            const json got = parse_completion(text, mode_of(c));
+            EXPECT_EQ(pyjson::dumps(got), pyjson::dumps(c["parsed"]));
+            EXPECT_EQ(got, c["parsed"]);
+            ++accepted;
+        } else {
+            EXPECT_THROW(parse_completion(text, mode_of(c)), completion_error);
+            ++rejected;
+        }
+    }
+    EXPECT_EQ(accepted, 17);
+    EXPECT_EQ(rejected, 7);
+}
+
 }  // namespace

@@ -9,5 +9,6 @@
 #pragma once
 
 #include <dsv4/text/chat_encode.hpp>
+#include <dsv4/text/chat_parse.hpp>
 #include <dsv4/text/chat_tokens.hpp>
 #include <dsv4/text/pyjson.hpp>

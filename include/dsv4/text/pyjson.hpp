@@ -68,6 +68,9 @@ void write(std::string& out, const json& v);
 std::string dumps(const json& v);
 // The quoted string as json.dumps(s, ensure_ascii=False) writes it (bytes >= 0x80 pass through).
 void write_string(std::string& out, std::string_view s);
+// The same without the surrounding quotes (escaping is per character, so pieces can be escaped
+// one at a time).
+void write_escaped(std::string& out, std::string_view s);
 std::string quote(std::string_view s);
 // repr(float(v)).
 std::string float_repr(double v);
@@ -139,9 +142,8 @@ inline std::string float_repr(double v) {
     return out;
 }
 
-inline void write_string(std::string& out, std::string_view s) {
+inline void write_escaped(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
         switch (c) {
@@ -162,6 +164,11 @@ inline void write_string(std::string& out, std::string_view s) {
                 }
         }
     }
+}
+
+inline void write_string(std::string& out, std::string_view s) {
+    out += '"';
+    write_escaped(out, s);
     out += '"';
 }
 
