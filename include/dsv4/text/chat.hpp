@@ -10,5 +10,6 @@
 
 #include <dsv4/text/chat_encode.hpp>
 #include <dsv4/text/chat_parse.hpp>
+#include <dsv4/text/chat_stream.hpp>
 #include <dsv4/text/chat_tokens.hpp>
 #include <dsv4/text/pyjson.hpp>
