@@ -363,6 +363,29 @@ TEST(tokenizer_errors, unsupported_components_name_the_field) {
     expect_error([] { tokenizer::from_file(golden_dir + "/no-such-file.json"); }, {"no-such-file.json"});
 }
 
+TEST(tokenizer_errors, malformed_vocab_and_merges_name_the_entry) {
+    expect_error([] { tokenizer::from_json(patched("/model/vocab/Ġt", "x")); }, {"model.vocab[\"Ġt\"]", "integer"});
+    expect_error([] { tokenizer::from_json(patched("/model/vocab/Ġt", -3)); }, {"model.vocab[\"Ġt\"]"});
+    expect_error([] { tokenizer::from_json(patched("/model/merges/0", "Ġt")); }, {"model.merges[0]", "left right"});
+    expect_error([] { tokenizer::from_json(patched("/model/merges/1", "Ġ zzzz")); }, {"model.merges[1]", "not in model.vocab"});
+    expect_error([] { tokenizer::from_json(patched("/model/vocab", json::array())); }, {"model.vocab must be an object"});
+}
+
+TEST(tokenizer, merges_as_pairs_read_like_strings) {
+    // Newer tokenizer.json files write merges as [left, right]; same ranks, same ids.
+    json j = json::parse(golden_tokenizer_json());
+    json pairs = json::array();
+    for (const json& m : j["model"]["merges"]) {
+        const std::string s = m;
+        const auto sp = s.find(' ');
+        pairs.push_back(json::array({s.substr(0, sp), s.substr(sp + 1)}));
+    }
+    j["model"]["merges"] = std::move(pairs);
+    const tokenizer tok = tokenizer::from_json(j.dump());
+    const std::string text = read_file(golden_dir + "/long_text.txt");
+    EXPECT_EQ(tok.encode(text), golden_tokenizer().encode(text));
+}
+
 // ---- added-token rules on a small synthetic tokenizer ----------------------------
 
 // A byte-level tokenizer with the 256 byte symbols, no merges, the golden

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <dsv4/error.hpp>
+#include <dsv4/text/tokenizer_json.hpp>
 #include <dsv4/text/tokenizer_regex.hpp>
 #include <dsv4/text/unicode_tables.hpp>
 #include <dsv4/text/utf8.hpp>
@@ -66,18 +67,21 @@ inline std::array<char32_t, 256> byte_to_char_table() {
     return t;
 }
 
-// Byte-level token string -> bytes; nullopt if a character is outside the alphabet
-// (then HF's decoder uses the token's own UTF-8 bytes). `s` must be valid UTF-8.
-inline std::optional<std::string> byte_level_to_bytes(std::string_view s, const std::array<int, 0x144>& char_to_byte) {
-    std::string out;
-    out.reserve(s.size());
+// Appends the bytes of a byte-level token string and returns true; if a character
+// is outside the alphabet, appends nothing and returns false (then HF's decoder uses
+// the token's own UTF-8 bytes). `s` must be valid UTF-8.
+inline bool append_byte_level_bytes(std::string_view s, const std::array<int, 0x144>& char_to_byte, std::string& out) {
+    const std::size_t mark = out.size();
     std::size_t i = 0;
     while (i < s.size()) {
         const char32_t cp = utf8::next_code_point(s, i);
-        if (cp >= char_to_byte.size() || char_to_byte[cp] < 0) return std::nullopt;
+        if (cp >= char_to_byte.size() || char_to_byte[cp] < 0) {
+            out.resize(mark);
+            return false;
+        }
         out += static_cast<char>(char_to_byte[cp]);
     }
-    return out;
+    return true;
 }
 
 struct string_hash {
@@ -210,8 +214,9 @@ public:
         tokenizer t;
         auto d = std::make_shared<data>();
         try {
-            const auto j = nlohmann::json::parse(json_text.begin(), json_text.end());
-            load(*d, j);
+            detail::tokenizer_json_reader reader;
+            nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &reader);
+            load(*d, reader);
         } catch (const nlohmann::json::exception& e) {
             fail("tokenizer.json: ", e.what());
         }
@@ -274,8 +279,7 @@ public:
     std::optional<std::int32_t> token_id(std::string_view token) const {
         const data& d = *d_;
         if (auto it = d.added_by_content.find(token); it != d.added_by_content.end()) return it->second;
-        if (auto it = d.vocab.find(token); it != d.vocab.end()) return it->second;
-        return std::nullopt;
+        return d.vocab.find(token);
     }
 
     std::int32_t require_token(std::string_view token) const {
@@ -287,8 +291,8 @@ public:
     // The token string of an id (added-token content, else vocabulary key), or nullopt.
     std::optional<std::string_view> id_to_token(std::int32_t id) const {
         const data& d = *d_;
-        if (id < 0 || std::size_t(id) >= d.id_tokens.size() || !(d.id_flags[id] & flag_exists)) return std::nullopt;
-        return std::string_view(d.id_tokens[id]);
+        if (id < 0 || std::size_t(id) >= d.id_flags.size() || !(d.id_flags[id] & flag_exists)) return std::nullopt;
+        return id_token(d, id);
     }
 
     // True for ids of added tokens with special: true (dropped by skip_special_tokens).
@@ -323,7 +327,7 @@ private:
         // Pre-tokenizer: Split steps then ByteLevel.
         std::vector<split_regex> splits;
         // Model.
-        std::unordered_map<std::string, std::int32_t, detail::string_hash, std::equal_to<>> vocab;
+        detail::string_table vocab;
         std::array<std::int32_t, 256> byte_id{};
         detail::merge_table merges;
         bool ignore_merges = false;
@@ -331,7 +335,8 @@ private:
         std::string id_bytes;
         std::vector<std::uint32_t> id_byte_offset;
         std::vector<std::uint8_t> id_flags;
-        std::vector<std::string> id_tokens;
+        std::string id_token_text;  // token string of each id, concatenated
+        std::vector<std::uint32_t> id_token_offset;
         // Word cache (the only mutable state).
         mutable std::array<cache_shard, cache_shards> cache;
     };
@@ -361,12 +366,17 @@ private:
             fail("tokenizer.json: ", where, ".", key, " = ", it->dump(), " is not supported (", why, ")");
     }
 
-    static void load(data& d, const json& j) {
+    static std::string_view id_token(const data& d, std::int32_t id) {
+        return std::string_view(d.id_token_text).substr(d.id_token_offset[id], d.id_token_offset[id + 1] - d.id_token_offset[id]);
+    }
+
+    static void load(data& d, detail::tokenizer_json_reader& r) {
+        const json& j = r.root;
         if (!j.is_object()) fail("tokenizer.json: top level must be an object");
         require_null(j, "truncation", "(top level)", "truncation would drop ids");
         require_null(j, "padding", "(top level)", "padding would add ids");
         if (const auto it = j.find("normalizer"); it != j.end()) check_normalizer(*it, "normalizer");
-        load_model(d, member(j, "model", "(top level)"));
+        load_model(d, member(j, "model", "(top level)"), r);
         load_added_tokens(d, j);
         load_pre_tokenizer(d, member(j, "pre_tokenizer", "(top level)"));
         const json& dec = member(j, "decoder", "(top level)");
@@ -390,7 +400,7 @@ private:
         fail("tokenizer.json: ", where, ".type = ", type, " is not supported (only the identity: null or an empty Sequence)");
     }
 
-    static void load_model(data& d, const json& m) {
+    static void load_model(data& d, const json& m, detail::tokenizer_json_reader& r) {
         const std::string type = type_of(m, "model");
         if (type != "BPE") fail("tokenizer.json: model.type = ", type, " is not supported (only BPE)");
         require_null(m, "unk_token", "model", "every byte must be in the vocabulary");
@@ -402,53 +412,40 @@ private:
         if (flag(m, "fuse_unk", false)) fail("tokenizer.json: model.fuse_unk = true is not supported");
         d.ignore_merges = flag(m, "ignore_merges", false);
 
-        const json& vocab = member(m, "vocab", "model");
-        if (!vocab.is_object()) fail("tokenizer.json: model.vocab must be an object");
-        d.vocab.reserve(vocab.size() * 2);
-        for (const auto& [key, value] : vocab.items()) {
-            if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > INT32_MAX)
-                fail("tokenizer.json: model.vocab[\"", key, "\"] must be a non-negative integer id");
-            d.vocab.emplace(key, value.get<std::int32_t>());
+        // vocab and merges were streamed by the reader; in the DOM they are absent.
+        if (!r.have_vocab) {
+            member(m, "vocab", "model");
+            fail("tokenizer.json: model.vocab must be an object");
         }
+        d.vocab.build(r.vocab);
+        r.vocab = {};
         const auto to_char = detail::byte_to_char_table();
         for (int b = 0; b < 256; ++b) {
             std::string s;
             utf8::append_code_point(s, to_char[b]);
-            const auto it = d.vocab.find(s);
-            if (it == d.vocab.end())
+            const auto id = d.vocab.find(s);
+            if (!id)
                 fail("tokenizer.json: model.vocab lacks the byte-level symbol of byte ", b,
                      " (needed because unk_token/byte_fallback are not supported)");
-            d.byte_id[b] = it->second;
+            d.byte_id[b] = *id;
         }
 
-        const json& merges = member(m, "merges", "model");
-        if (!merges.is_array()) fail("tokenizer.json: model.merges must be an array");
-        d.merges.reserve(merges.size());
+        if (!r.have_merges) {
+            member(m, "merges", "model");
+            fail("tokenizer.json: model.merges must be an array");
+        }
+        d.merges.reserve(r.merges.size());
         std::string joined;
-        for (std::size_t r = 0; r < merges.size(); ++r) {
-            const json& e = merges[r];
-            std::string_view left, right;
-            if (e.is_string()) {
-                const std::string& s = e.get_ref<const std::string&>();
-                const std::size_t sp = s.find(' ');
-                if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-                    fail("tokenizer.json: model.merges[", r, "] = \"", s, "\" is not \"left right\"");
-                left = std::string_view(s).substr(0, sp);
-                right = std::string_view(s).substr(sp + 1);
-            } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-                left = e[0].get_ref<const std::string&>();
-                right = e[1].get_ref<const std::string&>();
-            } else {
-                fail("tokenizer.json: model.merges[", r, "] must be \"left right\" or [left, right]");
-            }
-            const auto l = d.vocab.find(left), rt = d.vocab.find(right);
+        for (std::size_t rank = 0; rank < r.merges.size(); ++rank) {
+            const auto& [left, right] = r.merges[rank];
             joined.assign(left);
             joined.append(right);
-            const auto merged = d.vocab.find(joined);
-            if (l == d.vocab.end() || rt == d.vocab.end() || merged == d.vocab.end())
-                fail("tokenizer.json: model.merges[", r, "] (", left, " ", right, ") uses or makes a token not in model.vocab");
-            d.merges.insert(l->second, rt->second, {std::int32_t(r), merged->second});
+            const auto l = d.vocab.find(left), rt = d.vocab.find(right), merged = d.vocab.find(joined);
+            if (!l || !rt || !merged)
+                fail("tokenizer.json: model.merges[", rank, "] (", left, " ", right, ") uses or makes a token not in model.vocab");
+            d.merges.insert(*l, *rt, {std::int32_t(rank), *merged});
         }
+        r.merges = {};
     }
 
     static void load_added_tokens(data& d, const json& j) {
@@ -535,17 +532,17 @@ private:
 
     static void build_id_tables(data& d) {
         std::size_t n = 0;
-        for (const auto& [k, id] : d.vocab) n = std::max(n, std::size_t(id) + 1);
+        for (std::size_t i = 0; i < d.vocab.size(); ++i) n = std::max(n, std::size_t(d.vocab.value(i)) + 1);
         for (const auto& t : d.added) n = std::max(n, std::size_t(t.id) + 1);
+        // Token string per id: added tokens take precedence over the vocabulary, as in HF.
+        std::vector<std::string_view> token(n);
         d.id_flags.assign(n, 0);
-        d.id_tokens.assign(n, std::string());
-        for (const auto& [k, id] : d.vocab) {
-            d.id_tokens[id] = k;
-            d.id_flags[id] = flag_exists;
+        for (std::size_t i = 0; i < d.vocab.size(); ++i) {
+            token[d.vocab.value(i)] = d.vocab.key(i);
+            d.id_flags[d.vocab.value(i)] = flag_exists;
         }
-        // Added tokens take precedence for id -> token, as in HF.
         for (const auto& t : d.added) {
-            d.id_tokens[t.id] = t.content;
+            token[t.id] = t.content;
             d.id_flags[t.id] = flag_exists;
         }
         // HF skips a token when its *string* is the content of a special added token.
@@ -557,17 +554,20 @@ private:
         const auto to_char = detail::byte_to_char_table();
         for (int b = 0; b < 256; ++b) char_to_byte[to_char[b]] = b;
         d.id_byte_offset.assign(n + 1, 0);
+        d.id_token_offset.assign(n + 1, 0);
+        d.id_bytes.reserve(n * 8);
+        d.id_token_text.reserve(n * 10);
         for (std::size_t id = 0; id < n; ++id) {
             d.id_byte_offset[id] = std::uint32_t(d.id_bytes.size());
+            d.id_token_offset[id] = std::uint32_t(d.id_token_text.size());
             if (!(d.id_flags[id] & flag_exists)) continue;
-            const std::string& tok = d.id_tokens[id];
+            const std::string_view tok = token[id];
+            d.id_token_text += tok;
             if (special.count(tok)) d.id_flags[id] |= flag_special;
-            if (auto bytes = detail::byte_level_to_bytes(tok, char_to_byte))
-                d.id_bytes += *bytes;
-            else
-                d.id_bytes += tok;
+            if (!detail::append_byte_level_bytes(tok, char_to_byte, d.id_bytes)) d.id_bytes += tok;
         }
         d.id_byte_offset[n] = std::uint32_t(d.id_bytes.size());
+        d.id_token_offset[n] = std::uint32_t(d.id_token_text.size());
     }
 
     // ---- encoding ------------------------------------------------------------
@@ -702,8 +702,8 @@ private:
     void merge_word(std::string_view word, std::vector<std::int32_t>& ids) const {
         const data& d = *d_;
         if (d.ignore_merges) {
-            if (const auto it = d.vocab.find(to_byte_level(word)); it != d.vocab.end()) {
-                ids.push_back(it->second);
+            if (const auto id = d.vocab.find(to_byte_level(word))) {
+                ids.push_back(*id);
                 return;
             }
         }
