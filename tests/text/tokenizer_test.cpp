@@ -354,6 +354,10 @@ TEST(tokenizer_errors, unsupported_components_name_the_field) {
     expect_error([] { tokenizer::from_json(patched("/model/byte_fallback", true)); }, {"model.byte_fallback"});
     expect_error([] { tokenizer::from_json(patched("/pre_tokenizer/pretokenizers/3/use_regex", true)); },
                  {"pretokenizers[3].use_regex"});
+    expect_error([] { tokenizer::from_json(patched("/pre_tokenizer/pretokenizers/3/add_prefix_space", true)); },
+                 {"pretokenizers[3].add_prefix_space"});
+    expect_error([] { tokenizer::from_json(patched("/added_tokens/5/normalized", nullptr)); },
+                 {"added_tokens[5].normalized"});
     // A regex construct whose meaning differs between Oniguruma and PCRE2.
     expect_error([] { tokenizer::from_json(patched("/pre_tokenizer/pretokenizers/0/pattern/Regex", "\\w+")); },
                  {"pretokenizers[0].pattern.Regex", "\\w"});

@@ -470,7 +470,10 @@ private:
             t.single_word = flag(e, "single_word", false);
             t.lstrip = flag(e, "lstrip", false);
             t.rstrip = flag(e, "rstrip", false);
-            t.normalized = flag(e, "normalized", !t.special);
+            // HF's default for a missing `normalized` is not settled across versions: require it.
+            const json& normalized = member(e, "normalized", where);
+            if (!normalized.is_boolean()) fail("tokenizer.json: ", where, ".normalized must be true or false");
+            t.normalized = normalized.get<bool>();
             // HF keeps the first token of a given content.
             if (!d.added_by_content.emplace(t.content, t.id).second) continue;
             (t.normalized ? d.normalized_trie : d.raw_trie).add(t.content, d.added.size());
@@ -518,8 +521,9 @@ private:
                     fail("tokenizer.json: ", where, ".pattern must be {\"Regex\": ...} or {\"String\": ...}");
                 }
             } else if (type == "ByteLevel") {
-                if (flag(*step, "add_prefix_space", false))
-                    fail("tokenizer.json: ", where, ".add_prefix_space = true is not supported");
+                // HF's defaults are add_prefix_space = use_regex = true; neither is implemented.
+                if (flag(*step, "add_prefix_space", true))
+                    fail("tokenizer.json: ", where, ".add_prefix_space = true (or absent) is not supported");
                 if (flag(*step, "use_regex", true))
                     fail("tokenizer.json: ", where, ".use_regex = true is not supported (give the split pattern as a Split step)");
                 byte_level = true;  // trim_offsets affects offsets only
