@@ -1,0 +1,165 @@
+// dsv4/nn/attention.hpp — V4 attention over a chunk of S tokens at positions start..start+S-1.
+//
+//   q path : qr = q_norm(wq_a x) [S, q_lora]; q = wq_b qr [S, H, d]; per-head weightless
+//            RMS norm; RoPE on each head's last rope_dim dims.
+//   kv path: kv = kv_norm(wkv x) [S, d] (one head, key = value); RoPE on its tail.
+//   rows   : window positions max(0, t-W+1)..t (from this chunk or the ring), then
+//            compressed entries: HCA all i with (i+1)r-1 <= t; CSA the indexer's top-k.
+//   core   : softmax with the sink logit in the denominator (kernels/attention.hpp).
+//   out    : inverse RoPE at the query position; per group g, u_g = wo_a[g] · o_g
+//            (heads g*H/G.. contiguous); y = wo_b · u.
+// Compressed entries are appended before the core runs (visibility rule keeps causality);
+// the ring is written after it, so queries of this chunk still see older ring slots.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <dsv4/config/config.hpp>
+#include <dsv4/kernels/attention.hpp>
+#include <dsv4/kernels/hadamard.hpp>
+#include <dsv4/kernels/rope.hpp>
+#include <dsv4/kernels/topk.hpp>
+#include <dsv4/nn/compressor.hpp>
+#include <dsv4/nn/ops.hpp>
+#include <dsv4/nn/trace.hpp>
+#include <dsv4/nn/weights.hpp>
+#include <dsv4/runtime/sequence_state.hpp>
+
+namespace dsv4::nn {
+
+struct attention_setup {
+    const model_shape* shape = nullptr;
+    int ratio = 0;
+    const float* rope_freqs = nullptr;  // this layer kind's table
+    std::string name;                   // "layers.3" (trace names)
+};
+
+// CSA: the compressed entries each query selects (ascending ids), from the lightning indexer.
+inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, const attention_setup& as,
+                                                        const indexer_weights& w, layer_state& st, const float* x,
+                                                        const float* qr, size_t S, int64_t start, trace* tr) {
+    const model_shape& s = *as.shape;
+    const size_t ih = size_t(s.index_n_heads), id = size_t(s.index_head_dim), rd = size_t(s.rope_head_dim);
+    fvec q = linear(ctx, qr, S, w.wq_b);  // [S, ih, id]
+    for (size_t t = 0; t < S; ++t)
+        for (size_t h = 0; h < ih; ++h) {
+            float* qh = q.data() + (t * ih + h) * id;
+            kernels::apply_rope(qh + id - rd, as.rope_freqs, int(rd), start + int64_t(t));
+            kernels::hadamard_inplace(qh, id);
+        }
+    compressor_setup cs{int(rd), as.rope_freqs, float(s.norm_eps), true};
+    compress_tokens(ctx, w.compressor, cs, st.index_compressor, x, S, start, st.index_keys);
+    fvec hw = linear(ctx, x, S, w.weights_proj);  // [S, ih]
+    const float wscale = float(1.0 / std::sqrt(double(id)) / std::sqrt(double(ih)));
+    for (auto& v : hw) v *= wscale;
+
+    std::vector<std::vector<int32_t>> selected(S);
+    ctx.parallel_for(S, 1, [&](size_t t0, size_t t1) {
+        std::vector<float> score;
+        std::vector<int32_t> top;
+        for (size_t t = t0; t < t1; ++t) {
+            const int64_t pos = start + int64_t(t);
+            const int n_valid = int((pos + 1) / 4);
+            score.assign(size_t(n_valid), 0.0f);
+            for (int i = 0; i < n_valid; ++i) {
+                const float* k = st.index_keys.data() + size_t(i) * id;
+                float acc = 0;
+                for (size_t h = 0; h < ih; ++h) {
+                    const float dotv = kernels::dot(q.data() + (t * ih + h) * id, k, id);
+                    acc += hw[t * ih + h] * std::max(dotv, 0.0f);
+                }
+                score[size_t(i)] = acc;
+            }
+            kernels::topk_indices(score.data(), n_valid, s.index_topk, top);
+            std::sort(top.begin(), top.end());
+            selected[t] = top;
+        }
+    });
+    if (tr) {
+        for (size_t t = 0; t < S; ++t) tr->add(as.name + ".indexer_topk", selected[t]);
+    }
+    return selected;
+}
+
+// y: [S, D] = attention(x: [S, D]) for the chunk; updates the layer state.
+inline void attention_forward(const context& ctx, const attention_setup& as, const attention_weights& w,
+                              layer_state& st, const float* x, size_t S, int64_t start, float* y, trace* tr) {
+    const model_shape& s = *as.shape;
+    const size_t H = size_t(s.n_heads), d = size_t(s.head_dim), rd = size_t(s.rope_head_dim), W = size_t(s.window_size);
+    const float eps = float(s.norm_eps);
+
+    fvec qr = linear(ctx, x, S, w.wq_a);
+    rmsnorm_rows(qr.data(), S, w.wq_a.out, w.q_norm.data(), eps);
+    fvec q = linear(ctx, qr, S, w.wq_b);  // [S, H, d]
+    for (size_t t = 0; t < S; ++t)
+        for (size_t h = 0; h < H; ++h) {
+            float* qh = q.data() + (t * H + h) * d;
+            kernels::rmsnorm(qh, nullptr, qh, d, eps);
+            kernels::apply_rope(qh + d - rd, as.rope_freqs, int(rd), start + int64_t(t));
+        }
+    fvec kv = linear(ctx, x, S, w.wkv);  // [S, d]
+    rmsnorm_rows(kv.data(), S, d, w.kv_norm.data(), eps);
+    for (size_t t = 0; t < S; ++t) kernels::apply_rope(kv.data() + t * d + d - rd, as.rope_freqs, int(rd), start + int64_t(t));
+
+    std::vector<std::vector<int32_t>> csa;
+    if (as.ratio == 4) csa = indexer_select(ctx, as, w.indexer, st, x, qr.data(), S, start, tr);
+    if (as.ratio > 0) {
+        compressor_setup cs{int(rd), as.rope_freqs, eps, false};
+        compress_tokens(ctx, w.compressor, cs, st.compressor, x, S, start, st.compressed);
+    }
+
+    // attention core, one task per query token (all heads share its row list)
+    fvec o(S * H * d);
+    const float scale = float(1.0 / std::sqrt(double(d)));
+    ctx.parallel_for(S, 1, [&](size_t t0, size_t t1) {
+        std::vector<const float*> rows;
+        std::vector<float> scores;
+        for (size_t t = t0; t < t1; ++t) {
+            const int64_t pos = start + int64_t(t);
+            rows.clear();
+            for (int64_t p = std::max<int64_t>(0, pos - int64_t(W) + 1); p <= pos; ++p)
+                rows.push_back(p >= start ? kv.data() + size_t(p - start) * d : st.window.data() + size_t(p % int64_t(W)) * d);
+            if (as.ratio == 4) {
+                for (int32_t i : csa[t]) rows.push_back(st.compressed.data() + size_t(i) * d);
+            } else if (as.ratio > 0) {
+                const int64_t visible = (pos + 1) / as.ratio;
+                for (int64_t i = 0; i < visible; ++i) rows.push_back(st.compressed.data() + size_t(i) * d);
+            }
+            scores.resize(rows.size());
+            for (size_t h = 0; h < H; ++h) {
+                float* oh = o.data() + (t * H + h) * d;
+                kernels::attend_with_sink(q.data() + (t * H + h) * d, rows.data(), rows.size(), d, scale, w.sink[h],
+                                          scores.data(), oh);
+                kernels::apply_rope(oh + d - rd, as.rope_freqs, int(rd), pos, true);
+            }
+        }
+    });
+
+    // ring write: the last min(S, W) tokens of the chunk
+    for (size_t t = S > W ? S - W : 0; t < S; ++t) {
+        const int64_t p = start + int64_t(t);
+        std::copy(kv.begin() + long(t * d), kv.begin() + long((t + 1) * d), st.window.begin() + long(size_t(p % int64_t(W)) * d));
+    }
+
+    // grouped output projection
+    const size_t G = size_t(s.o_groups), R = size_t(s.o_lora_rank), gin = size_t(s.group_in_dim());
+    fvec u(S * G * R);
+    ctx.parallel_for(G * R, std::max<size_t>(1, R / 4), [&](size_t n0, size_t n1) {
+        thread_local fvec scratch;
+        if (scratch.size() < gin) scratch.resize(gin);
+        // rows n of wo_a belong to group n / R and read that group's slice of o
+        size_t n = n0;
+        while (n < n1) {
+            const size_t g = n / R, end = std::min(n1, (g + 1) * R);
+            kernels::linear_rows(o.data() + g * gin, H * d, S, w.wo_a, n, end, u.data() + n, G * R, scratch.data());
+            n = end;
+        }
+    });
+    linear(ctx, u.data(), S, w.wo_b, y);
+    if (tr) tr->add(as.name + ".attn_out", y, S * size_t(s.dim));
+}
+
+}  // namespace dsv4::nn

@@ -1,0 +1,240 @@
+// dsv4/nn/model.hpp — the DeepSeek-V4 model: embedding, blocks, head and MTP.
+//
+//   forward(seq, ids)  : runs len(ids) tokens at positions seq.position().. through every
+//                        block (mHC around attention and MoE), then hc_head, norm and the
+//                        head; returns logits of the last token (or of every token), and,
+//                        on request, the pre-head streams [S, hc, D] that the MTP block and
+//                        speculative decoding need. Any chunking of a prompt is allowed.
+//   mtp_forward(seq, h, ids): the MTP block at positions seq.mtp_position().. with the main
+//                        model's pre-head streams h of those positions and the ids of the
+//                        *next* tokens (DeepSeek MTP convention); returns its logits.
+//
+// model_core holds run-time sizes (model_shape), so this code is compiled once whatever
+// the config; model<Config> is the thin typed shell (dsv4::Flash = model<FlashConfig>).
+// Forward passes are const: the weights are read-only and every per-sequence value lives
+// in the sequence_state, so one model serves many sequences on many threads.
+#pragma once
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <typeinfo>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <dsv4/config/config.hpp>
+#include <dsv4/config/flash.hpp>
+#include <dsv4/config/pro.hpp>
+#include <dsv4/error.hpp>
+#include <dsv4/io/checkpoint.hpp>
+#include <dsv4/io/config_json.hpp>
+#include <dsv4/kernels/rope.hpp>
+#include <dsv4/nn/attention.hpp>
+#include <dsv4/nn/hyper_connection.hpp>
+#include <dsv4/nn/moe.hpp>
+#include <dsv4/nn/ops.hpp>
+#include <dsv4/nn/trace.hpp>
+#include <dsv4/nn/weights.hpp>
+#include <dsv4/runtime/context.hpp>
+#include <dsv4/runtime/sequence_state.hpp>
+
+namespace dsv4 {
+
+struct model_options {
+    int threads = 0;             // 0 = all hardware threads
+    bool shared_expert_clamp = true;  // false reproduces the initial official revision
+    bool check_config_json = true;    // compare the folder's config.json with the compiled config
+};
+
+struct forward_request {
+    bool all_logits = false;   // logits of every token of the call, not just the last
+    bool keep_hidden = false;  // return the pre-head streams [S, hc, D]
+};
+
+struct forward_result {
+    std::vector<float> logits;  // [rows, vocab]
+    size_t rows = 0;
+    std::vector<float> hidden;  // [S, hc, D] when requested
+};
+
+class model_core {
+public:
+    model_core(const model_shape& shape, std::string_view config_name, const std::string& folder, model_options opt)
+        : shape_(shape), opt_(opt), checkpoint_(std::make_unique<checkpoint>(folder)),
+          ctx_(opt.threads == 0 ? std::make_unique<context>() : std::make_unique<context>(opt.threads)) {
+        if (auto why = validate(shape_); !why.empty()) fail(config_name, ": invalid config: ", why);
+        if (opt.check_config_json) {
+            const std::string cfg = folder + "/config.json";
+            if (std::filesystem::exists(cfg)) check_config(read_config_json(cfg), shape_, config_name);
+        }
+        nn::weight_loader loader(*checkpoint_, shape_);
+        weights_ = loader.load();
+        unused_ = loader.unused_tensors();
+        kernels::rope_params window{shape_.rope_head_dim, shape_.rope_theta, 0, 1.0, shape_.beta_fast, shape_.beta_slow};
+        kernels::rope_params compressed{shape_.rope_head_dim, shape_.compress_rope_theta, shape_.original_seq_len,
+                                        shape_.rope_factor, shape_.beta_fast, shape_.beta_slow};
+        window_freqs_ = kernels::rope_frequencies(window);
+        compressed_freqs_ = kernels::rope_frequencies(compressed);
+    }
+
+    const model_shape& shape() const { return shape_; }
+    const context& ctx() const { return *ctx_; }
+    const checkpoint& weights_file() const { return *checkpoint_; }
+    const std::vector<std::string>& unused_tensors() const { return unused_; }
+    const nn::model_weights& weights() const { return weights_; }
+
+    // A fresh sequence that may hold up to `capacity` tokens.
+    sequence_state new_sequence(int64_t capacity) const { return sequence_state(shape_, capacity); }
+
+    forward_result forward(sequence_state& seq, std::span<const int32_t> ids, const forward_request& req = {},
+                           nn::trace* tr = nullptr) const {
+        const size_t S = ids.size(), D = size_t(shape_.dim), hc = size_t(shape_.hc_mult);
+        check_tokens(seq, ids, seq.position(), "forward");
+        const int64_t start = seq.position();
+        // embedding copied into every stream
+        std::vector<float> X(S * hc * D);
+        for (size_t t = 0; t < S; ++t) {
+            const float* row = embedding_row(ids[t]);
+            for (size_t j = 0; j < hc; ++j) std::copy(row, row + D, X.begin() + long((t * hc + j) * D));
+        }
+        for (int l = 0; l < shape_.n_layers; ++l)
+            block_forward(weights_.layers[size_t(l)], seq.layers()[size_t(l)], l, "layers." + std::to_string(l), X.data(),
+                          S, start, ids, tr);
+        seq.advance(int64_t(S));
+        return head(X, S, weights_.hc_head, weights_.norm, req);
+    }
+
+    forward_result mtp_forward(sequence_state& seq, std::span<const float> hidden, std::span<const int32_t> ids,
+                               const forward_request& req = {}, nn::trace* tr = nullptr, int mtp_index = 0) const {
+        const size_t S = ids.size(), D = size_t(shape_.dim), hc = size_t(shape_.hc_mult);
+        if (mtp_index < 0 || mtp_index >= shape_.n_mtp_layers)
+            fail("mtp_forward: MTP block ", mtp_index, " does not exist (the model has ", shape_.n_mtp_layers, ")");
+        if (hidden.size() != S * hc * D)
+            fail("mtp_forward: hidden has ", hidden.size(), " values, expected ", S, " tokens x ", hc, " x ", D);
+        check_tokens(seq, ids, seq.mtp_position(), "mtp_forward");
+        const auto& w = weights_.mtp[size_t(mtp_index)];
+        const int64_t start = seq.mtp_position();
+        std::vector<float> e(S * D);
+        for (size_t t = 0; t < S; ++t) {
+            const float* row = embedding_row(ids[t]);
+            kernels::rmsnorm(row, w.enorm.data(), e.data() + t * D, D, float(shape_.norm_eps));
+        }
+        std::vector<float> hn(hidden.begin(), hidden.end());
+        nn::rmsnorm_rows(hn.data(), S * hc, D, w.hnorm.data(), float(shape_.norm_eps));
+        const auto ep = nn::linear(*ctx_, e, S, w.e_proj);
+        auto X = nn::linear(*ctx_, hn, S * hc, w.h_proj);
+        for (size_t t = 0; t < S; ++t)
+            for (size_t j = 0; j < hc; ++j) kernels::axpy(1.0f, ep.data() + t * D, X.data() + (t * hc + j) * D, D);
+        const int layer = shape_.n_layers + mtp_index;
+        block_forward(w.block, seq.mtp_layers()[size_t(mtp_index)], layer, "mtp." + std::to_string(mtp_index), X.data(),
+                      S, start, ids, tr);
+        seq.advance_mtp(int64_t(S));
+        return head(X, S, w.hc_head, w.norm, req);
+    }
+
+private:
+    void check_tokens(const sequence_state& seq, std::span<const int32_t> ids, int64_t start, const char* what) const {
+        if (ids.empty()) fail(what, ": no tokens given (a call needs at least one token)");
+        for (size_t t = 0; t < ids.size(); ++t)
+            if (ids[t] < 0 || ids[t] >= shape_.vocab_size)
+                fail(what, ": token ", t, " has id ", ids[t], ", expected [0, ", shape_.vocab_size, ")");
+        if (start + int64_t(ids.size()) > seq.capacity())
+            fail(what, ": ", ids.size(), " tokens at position ", start, " exceed the sequence capacity of ",
+                 seq.capacity(), " tokens");
+        if (seq.layers().size() != size_t(shape_.n_layers))
+            fail(what, ": the sequence state was made for another model shape");
+    }
+
+    const float* embedding_row(int32_t id) const {
+        const size_t D = size_t(shape_.dim);
+        if (!weights_.embed_bf16) return static_cast<const float*>(weights_.embed) + size_t(id) * D;
+        thread_local std::vector<float> row;
+        row.resize(D);
+        const auto* b = static_cast<const uint16_t*>(weights_.embed) + size_t(id) * D;
+        for (size_t k = 0; k < D; ++k) row[k] = decode_bf16(b[k]);
+        return row.data();
+    }
+
+    void block_forward(const nn::block_weights& w, layer_state& st, int layer, const std::string& name, float* X,
+                       size_t S, int64_t start, std::span<const int32_t> ids, nn::trace* tr) const {
+        const size_t D = size_t(shape_.dim);
+        const float eps = float(shape_.norm_eps);
+        std::vector<float> a(S * D), f(S * D);
+        auto mix = nn::hc_pre(*ctx_, shape_, w.hc_attn, X, S, a.data());
+        if (tr) {
+            tr->add(name + ".hc_attn_pre", mix.pre.data(), mix.pre.size());
+            tr->add(name + ".hc_attn_post", mix.post.data(), mix.post.size());
+            tr->add(name + ".hc_attn_comb", mix.comb.data(), mix.comb.size());
+            tr->add(name + ".hc_attn_y", a.data(), a.size());
+        }
+        nn::rmsnorm_rows(a.data(), S, D, w.attn_norm.data(), eps);
+        const int ratio = shape_.ratio(layer);
+        nn::attention_setup as{&shape_, ratio, ratio > 0 ? compressed_freqs_.data() : window_freqs_.data(), name};
+        nn::attention_forward(*ctx_, as, w.attn, st, a.data(), S, start, f.data(), tr);
+        nn::hc_post(shape_, mix, f.data(), X, S);
+
+        mix = nn::hc_pre(*ctx_, shape_, w.hc_ffn, X, S, a.data());
+        nn::rmsnorm_rows(a.data(), S, D, w.ffn_norm.data(), eps);
+        nn::moe_forward(*ctx_, shape_, w.ffn, opt_.shared_expert_clamp, a.data(), S, ids, f.data(), name, tr);
+        nn::hc_post(shape_, mix, f.data(), X, S);
+        if (tr) tr->add(name + ".block_out", X, S * size_t(shape_.hc_mult) * D);
+    }
+
+    forward_result head(const std::vector<float>& X, size_t S, const nn::hc_weights& hcw, const nn::fvec& norm,
+                        const forward_request& req) const {
+        const size_t D = size_t(shape_.dim);
+        forward_result r;
+        if (req.keep_hidden) r.hidden = X;
+        const size_t first = req.all_logits ? 0 : S - 1;
+        r.rows = S - first;
+        const size_t hcD = size_t(shape_.hc_mult) * D;
+        std::vector<float> y(r.rows * D);
+        nn::hc_head(*ctx_, shape_, hcw, X.data() + first * hcD, r.rows, y.data());
+        nn::rmsnorm_rows(y.data(), r.rows, D, norm.data(), float(shape_.norm_eps));
+        r.logits.resize(r.rows * size_t(shape_.vocab_size));
+        nn::linear(*ctx_, y.data(), r.rows, weights_.head, r.logits.data());
+        return r;
+    }
+
+    model_shape shape_;
+    model_options opt_;
+    std::unique_ptr<checkpoint> checkpoint_;
+    std::unique_ptr<context> ctx_;
+    nn::model_weights weights_;
+    std::vector<std::string> unused_;
+    std::vector<float> window_freqs_, compressed_freqs_;
+};
+
+// The typed model: structure from the config type, weights from a checkpoint folder.
+template <class Config>
+class model : public model_core {
+public:
+    using config = Config;
+    static_assert(valid<Config>(), "invalid config (see dsv4::validate)");
+    explicit model(const std::string& folder, model_options opt = {})
+        : model_core(shape_of<Config>(), config_name(), folder, with_default_clamp(opt)) {}
+
+    static constexpr model_shape shape_constant() { return shape_of<Config>(); }
+
+private:
+    static std::string config_name() {
+        int status = 0;
+        char* demangled = abi::__cxa_demangle(typeid(Config).name(), nullptr, nullptr, &status);
+        std::string name = status == 0 && demangled ? demangled : typeid(Config).name();
+        std::free(demangled);
+        return name;
+    }
+    static model_options with_default_clamp(model_options o) {
+        if (!Config::shared_expert_clamp) o.shared_expert_clamp = false;
+        return o;
+    }
+};
+
+using Flash = model<FlashConfig>;
+using Pro = model<ProConfig>;
+
+}  // namespace dsv4
