@@ -3,33 +3,25 @@
 // pieces, and its deltas must add up to that message.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <dsv4/text/chat.hpp>
 
+namespace chat_test {
+// Shared with chat_test.cpp (same executable).
+const nlohmann::ordered_json& golden_cases();
+dsv4::text::thinking_mode mode_of(const nlohmann::ordered_json& c);
+}  // namespace chat_test
+
 namespace {
 
 using json = nlohmann::ordered_json;
 using namespace dsv4::text;
+using chat_test::golden_cases;
+using chat_test::mode_of;
 using kind = stream_event::kind;
-
-const json& golden_cases() {
-    static const json cases = [] {
-        std::ifstream in(DSV4_TEST_DATA "/golden-encoding/cases.json", std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return pyjson::parse(ss.str(), "cases.json");
-    }();
-    return cases;
-}
-
-thinking_mode mode_of(const json& c) {
-    return c["thinking_mode"] == "thinking" ? thinking_mode::thinking : thinking_mode::chat;
-}
 
 struct stream_result {
     std::optional<json> message;  // nullopt: rejected
@@ -119,6 +111,163 @@ void check_all_splits(std::string_view text, thinking_mode mode, const std::opti
         EXPECT_EQ(message_from_events(r.events), *expected);
         for (const stream_event& e : r.events) EXPECT_TRUE(valid_utf8_piece(e.text)) << e.text;
     }
+}
+
+// The leniencies and rejections listed in ENCODING.md §8, each checked against the official
+// parser's behaviour: whole text, every split, and byte by byte.
+struct spec_case {
+    const char* text;
+    thinking_mode mode;
+    const char* expected;  // the parsed message as JSON, nullptr when rejected
+};
+constexpr thinking_mode chat = thinking_mode::chat, thinking = thinking_mode::thinking;
+const spec_case spec_cases[] = {
+    {"x\n\n<｜DSML｜tool_calls>\n</｜DSML｜tool_calls>",
+     chat, R"({"role": "assistant", "content": "x", "reasoning_content": "", "tool_calls": []})"},
+    {"x\n\n<｜DSML｜tool_calls",
+     chat, R"({"role": "assistant", "content": "x", "reasoning_content": "", "tool_calls": []})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">v</｜DSML｜parameter>\n",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"a\": \"v\"}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke\nname=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invokename=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke 　  name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n\n<｜DSML｜parameter name=\"a\" string=\"true\">v</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"a\": \"v\"}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"false\"></｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"a\": }"}}]})"},
+    {"r</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">x<｜end▁of▁sentence｜>y</think></｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     thinking, R"({"role": "assistant", "content": "", "reasoning_content": "r", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"a\": \"x<｜end▁of▁sentence｜>y</think>\"}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">v<\n/｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"a\": \"v\"}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"a\">\nb\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "a\">\nb", "arguments": "{}"}}]})"},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"q\"x\" string=\"true\">\" string=\"true\">say \"hi\"\n\\ é</｜DSML｜parameter>\n<｜DSML｜parameter name=\"n\" string=\"false\">[1, 2]</｜DSML｜parameter>\n</｜DSML｜invoke>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>",
+     chat, R"({"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"q\\\"x\": \"\\\" string=\\\"true\\\">say \\\"hi\\\"\\n\\\\ é\", \"n\": [1, 2]}"}}, {"type": "function", "function": {"name": "f", "arguments": "{}"}}]})"},
+    {"思考🙂</think>答🙂<｜end▁of▁sentence｜>",
+     thinking, R"({"role": "assistant", "content": "答🙂", "reasoning_content": "思考🙂", "tool_calls": []})"},
+    {"\n\n<｜DSML｜tool_calls>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n\n\n<｜DSML｜parameter name=\"a\" string=\"true\">v</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter  name=\"a\" string=\"true\">v</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"maybe\">v</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">v</｜DSML｜parameter>\n\n<｜DSML｜parameter name=\"b\" string=\"true\">w</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">v</｜DSML｜parameter><｜DSML｜parameter name=\"b\" string=\"true\">w</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>x<｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>x",
+     chat, nullptr},
+    {"x\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"no end<｜end▁of▁sentence｜>",
+     thinking, nullptr},
+    {"a</think>b<｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"a<think>b<｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"a<｜end▁of▁sentence｜><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">v</｜DSML｜parameter>",
+     chat, nullptr},
+    {"\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">v</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜><｜end▁of▁sentence｜>",
+     chat, nullptr},
+    {"<｜User｜>ok<｜end▁of▁sentence｜>",
+     chat, R"({"role": "assistant", "content": "<｜User｜>ok", "reasoning_content": "", "tool_calls": []})"},
+};
+
+TEST(ChatStream, SpecLeniencyAndRejectionCases) {
+    int accepted = 0, rejected = 0;
+    for (const spec_case& c : spec_cases) {
+        SCOPED_TRACE(c.text);
+        const std::optional<json> expected =
+            c.expected == nullptr ? std::nullopt : std::optional<json>(json::parse(c.expected));
+        EXPECT_EQ(whole_text(c.text, c.mode), expected);
+        check_all_splits(c.text, c.mode, expected);
+        (expected ? accepted : rejected)++;
+    }
+    EXPECT_EQ(accepted, 16);
+    EXPECT_EQ(rejected, 19);
+}
+
+// Merges consecutive events of the same kind and call, as a client printing them would see them.
+std::vector<stream_event> coalesce(const std::vector<stream_event>& events) {
+    std::vector<stream_event> out;
+    for (const stream_event& e : events) {
+        const bool mergeable = e.type == kind::reasoning_delta || e.type == kind::content_delta ||
+                               e.type == kind::tool_call_arguments;
+        if (mergeable && !out.empty() && out.back().type == e.type && out.back().index == e.index)
+            out.back().text += e.text;
+        else
+            out.push_back(e);
+    }
+    return out;
+}
+
+TEST(ChatStream, EventsFedByteByByte) {
+    const std::string text =
+        "think é</think>answer\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get\">\n"
+        "<｜DSML｜parameter name=\"q\" string=\"true\">a \"b\"</｜DSML｜parameter>\n"
+        "<｜DSML｜parameter name=\"n\" string=\"false\">2</｜DSML｜parameter>\n</｜DSML｜invoke>\n"
+        "<｜DSML｜invoke name=\"put\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>";
+    completion_stream s(thinking_mode::thinking);
+    std::vector<stream_event> events;
+    std::size_t content_events = 0;
+    for (std::size_t i = 0; i < text.size(); ++i)
+        for (auto& e : s.feed(text.substr(i, 1))) {
+            content_events += e.type == kind::content_delta;
+            events.push_back(std::move(e));
+        }
+    for (auto& e : s.finish()) events.push_back(std::move(e));
+    const std::vector<stream_event> expected = {
+        {kind::reasoning_delta, "think é", 0},
+        {kind::content_delta, "answer", 0},
+        {kind::tool_call_begin, "get", 0},
+        {kind::tool_call_arguments, R"({"q": "a \"b\"", "n": 2})", 0},
+        {kind::tool_call_end, "", 0},
+        {kind::tool_call_begin, "put", 1},
+        {kind::tool_call_arguments, "{}", 1},
+        {kind::tool_call_end, "", 1},
+        {kind::done, "", 1},
+    };
+    EXPECT_EQ(coalesce(events), expected);
+    EXPECT_EQ(content_events, 6u);  // content is reported as it arrives, not at the end
+    EXPECT_EQ(s.message(), parse_completion(text, thinking_mode::thinking));
+}
+
+TEST(ChatStream, RejectsAsSoonAsNoContinuationFits) {
+    completion_stream s(thinking_mode::chat);
+    EXPECT_EQ(coalesce(s.feed("ok<｜end▁of▁sentence｜>")), (std::vector<stream_event>{{kind::content_delta, "ok", 0}}));
+    EXPECT_THROW(s.feed("x"), completion_error);
+    EXPECT_THROW(s.feed(""), completion_error);  // the stream stays rejected
+    EXPECT_THROW(s.finish(), completion_error);
+
+    completion_stream t(thinking_mode::chat);
+    t.feed("\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>");
+    EXPECT_THROW(t.feed("\n\n"), completion_error);  // only an invoke or the block end may follow ">\n"
+
+    completion_stream u(thinking_mode::thinking);
+    u.feed("still thinking");
+    EXPECT_THROW(u.finish(), completion_error);
+    EXPECT_THROW(u.message(), dsv4::error);
 }
 
 TEST(ChatStream, GoldenParseCasesAtEverySplit) {

@@ -91,6 +91,7 @@ private:
     void emit_value(std::size_t end);
     void begin_call(std::string_view name);
     void end_call();
+    void continue_invoke(bool parameter_follows, std::size_t at);
     void fail_with(std::string_view why);
     void enter(state s, std::size_t pos);
 
@@ -206,6 +207,16 @@ inline void completion_stream::begin_call(std::string_view name) {
     emit(stream_event::kind::tool_call_arguments, "{");
 }
 
+// After an invoke head or a parameter: another parameter, or "</｜DSML｜invoke" ends the call.
+inline void completion_stream::continue_invoke(bool parameter_follows, std::size_t at) {
+    if (parameter_follows) {
+        enter(state::param_name, at);
+    } else {
+        end_call();
+        enter(state::calls_gap, at);
+    }
+}
+
 inline void completion_stream::end_call() {
     calls_.back().arguments += '}';
     emit(stream_event::kind::tool_call_arguments, "}");
@@ -289,12 +300,7 @@ inline bool completion_stream::step_once(bool final) {
             const auto name = chat_detail::invoke_name(text.substr(pos_, s.begin - pos_));
             if (!name) fail_with("tool name format error: '" + buf_.substr(pos_, s.begin - pos_) + "'");
             begin_call(*name);
-            if (s.which == 0) {
-                enter(state::param_name, s.end);
-            } else {
-                end_call();
-                enter(state::calls_gap, s.end);
-            }
+            continue_invoke(s.which == 0, s.end);
             return true;
         }
         case state::param_name: {
@@ -357,12 +363,7 @@ inline bool completion_stream::step_once(bool final) {
             }
             scan hit;
             if (!expect_gap({tokens::parameter, tokens::invoke_end}, final, hit)) return false;
-            if (hit.which == 0) {
-                enter(state::param_name, hit.end);
-            } else {
-                end_call();
-                enter(state::calls_gap, hit.end);
-            }
+            continue_invoke(hit.which == 0, hit.end);
             return true;
         }
         case state::after_calls: {
