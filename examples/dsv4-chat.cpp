@@ -53,20 +53,17 @@ int main(int argc, char** argv) {
     using namespace dsv4::text;
     CLI::App app{"DeepSeek-V4 chat format: encode messages to a prompt, parse a completion to a message"};
     app.require_subcommand(1);
-    const std::map<std::string, thinking_mode> modes{{"chat", thinking_mode::chat},
-                                                     {"thinking", thinking_mode::thinking}};
-    const std::map<std::string, reasoning_effort> efforts{{"high", reasoning_effort::high},
-                                                          {"max", reasoning_effort::max}};
-
-    encode_options opt;
+    // Modes and efforts are read as names and mapped after parsing, so that --help and
+    // errors show the names.
+    std::string mode_name, effort_name = "high", parse_mode_name;
     bool keep_thinking = false, no_bos = false, ids = false;
     std::string context_path, tokenizer_path;
     CLI::App* enc = app.add_subcommand("encode", "JSON array of messages (stdin) -> prompt text");
-    enc->add_option("--mode", opt.mode, "chat (Non-think) or thinking (Think High / Max)")
+    enc->add_option("--mode", mode_name, "chat (Non-think) or thinking (Think High / Max)")
         ->required()
-        ->transform(CLI::CheckedTransformer(modes));
-    enc->add_option("--effort", opt.effort, "reasoning effort in thinking mode: high or max")
-        ->transform(CLI::CheckedTransformer(efforts));
+        ->check(CLI::IsMember({"chat", "thinking"}));
+    enc->add_option("--effort", effort_name, "reasoning effort in thinking mode: high (default) or max")
+        ->check(CLI::IsMember({"high", "max"}));
     enc->add_flag("--keep-thinking", keep_thinking, "keep the reasoning of earlier turns (drop_thinking=False)");
     enc->add_flag("--no-bos", no_bos, "do not start with BOS (add_default_bos_token=False)");
     enc->add_option("--context", context_path, "JSON array of earlier, already encoded messages")
@@ -74,11 +71,10 @@ int main(int argc, char** argv) {
     enc->add_flag("--ids", ids, "print the token ids (JSON array) instead of the text");
     enc->add_option("--tokenizer", tokenizer_path, "tokenizer.json, for --ids")->check(CLI::ExistingFile);
 
-    thinking_mode parse_mode = thinking_mode::chat;
     CLI::App* par = app.add_subcommand("parse", "completion text (stdin) -> assistant message JSON");
-    par->add_option("--mode", parse_mode, "mode the prompt was encoded in: chat or thinking")
+    par->add_option("--mode", parse_mode_name, "mode the prompt was encoded in: chat or thinking")
         ->required()
-        ->transform(CLI::CheckedTransformer(modes));
+        ->check(CLI::IsMember({"chat", "thinking"}));
 
     try {
         app.parse(argc, argv);
@@ -90,6 +86,9 @@ int main(int argc, char** argv) {
 
     try {
         if (enc->parsed()) {
+            encode_options opt;
+            opt.mode = mode_name == "thinking" ? thinking_mode::thinking : thinking_mode::chat;
+            opt.effort = effort_name == "max" ? reasoning_effort::max : reasoning_effort::high;
             opt.drop_thinking = !keep_thinking;
             opt.add_bos = !no_bos;
             const auto messages = pyjson::parse(read_stdin(), "stdin");
@@ -106,7 +105,8 @@ int main(int argc, char** argv) {
             return write_stdout(out + "]\n");
         }
         try {
-            return write_stdout(pyjson::dumps(parse_completion(read_stdin(), parse_mode)) + "\n");
+            const thinking_mode mode = parse_mode_name == "thinking" ? thinking_mode::thinking : thinking_mode::chat;
+            return write_stdout(pyjson::dumps(parse_completion(read_stdin(), mode)) + "\n");
         } catch (const completion_error& e) {
             std::fprintf(stderr, "dsv4-chat: %s\n", e.what());
             return 2;

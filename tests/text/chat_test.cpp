@@ -359,6 +359,27 @@ TEST(ChatCli, EncodesGoldenCases) {
     EXPECT_EQ(checked, 5);
 }
 
+TEST(ChatCli, EncodesWithContextFile) {
+    if (!cli_built()) GTEST_SKIP() << "dsv4-chat is not built";
+    int checked = 0;
+    for (const json& c : golden_cases()) {
+        if (c["kind"] != "encode" || c["context"].is_null()) continue;
+        SCOPED_TRACE(c["name"].get<std::string>());
+        const std::string ctx_path = testing::TempDir() + "dsv4_chat_cli_context.json";
+        {
+            std::ofstream f(ctx_path, std::ios::binary);
+            f << pyjson::dumps(c["context"]);
+        }
+        std::string args = "encode --mode " + c["thinking_mode"].get<std::string>() + " --context '" + ctx_path + "'";
+        if (c["reasoning_effort"] == "max") args += " --effort max";
+        int status = -1;
+        EXPECT_EQ(run_cli(args, pyjson::dumps(c["messages"]), status), c["prompt"].get<std::string>());
+        EXPECT_EQ(status, 0);
+        ++checked;
+    }
+    EXPECT_EQ(checked, 2);
+}
+
 TEST(ChatCli, ParsesAndRejectsGoldenCases) {
     if (!cli_built()) GTEST_SKIP() << "dsv4-chat is not built";
     int accepted = 0, rejected = 0;
