@@ -78,8 +78,12 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
             selected[t] = top;
         }
     });
-    if (tr) {
-        for (size_t t = 0; t < S; ++t) tr->add(as.name + ".indexer_topk", selected[t]);
+    if (tr) {  // fixed width index_topk, ascending ids, -1 padded (the reference's layout)
+        for (size_t t = 0; t < S; ++t) {
+            std::vector<int32_t> row(size_t(s.index_topk), -1);
+            std::copy(selected[t].begin(), selected[t].end(), row.begin());
+            tr->add(as.name + ".indexer_topk", row);
+        }
     }
     return selected;
 }
