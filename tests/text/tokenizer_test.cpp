@@ -124,6 +124,18 @@ std::string decode_streaming(const tokenizer& tok, const std::vector<std::int32_
     return out;
 }
 
+// Runs f, expecting a dsv4::error whose message contains every one of `parts`.
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string_view> parts) {
+    try {
+        f();
+        ADD_FAILURE() << "no dsv4::error thrown";
+    } catch (const dsv4::error& e) {
+        const std::string msg = e.what();
+        for (const auto part : parts) EXPECT_NE(msg.find(part), std::string::npos) << "message: " << msg;
+    }
+}
+
 std::vector<std::int32_t> ids_of(const json& j) { return j.get<std::vector<std::int32_t>>(); }
 
 // ---- golden vectors ------------------------------------------------------------
@@ -271,6 +283,59 @@ TEST(tokenizer, unicode_16_every_assigned_code_point) {
     EXPECT_EQ(total_ids, u["summary"]["all_ids"].get<std::size_t>());
 }
 
+TEST(tokenizer, long_unsplit_runs) {
+    // Pre-tokens of 200 KB: BPE must stay O(n log n) and PCRE2's JIT stack must hold.
+    const tokenizer& tok = golden_tokenizer();
+    std::string cjk;
+    for (int i = 0; i < 50000; ++i) cjk += "中文";
+    for (const std::string& s : {std::string(200000, 'a'), std::string(200000, ' '), std::string(200000, '7'),
+                                 std::string(100000, '\n'), cjk}) {
+        const auto ids = tok.encode(s);
+        EXPECT_FALSE(ids.empty());
+        EXPECT_EQ(tok.decode(ids), s);
+    }
+    EXPECT_EQ(tok.encode(std::string(200000, 'a')).size(), 25000u);  // "aaaaaaaa" is one token
+}
+
+// ---- Unicode 16.0 tables and the pattern translation ----------------------------
+
+TEST(tokenizer_unicode, tables_are_unicode_16) {
+    using dsv4::text::unicode::category_of;
+    using gc = dsv4::text::unicode::general_category;
+    EXPECT_EQ(category_of(U'A'), gc::Lu);
+    EXPECT_EQ(category_of(U'½'), gc::No);
+    EXPECT_EQ(category_of(0x1FA77), gc::So);  // 🩷, new in Unicode 15.0
+    EXPECT_EQ(category_of(0x31350), gc::Lo);  // CJK Extension H (15.0)
+    EXPECT_EQ(category_of(0x2EBF0), gc::Lo);  // CJK Extension I (15.1)
+    EXPECT_EQ(category_of(0x10D40), gc::Nd);  // Garay digit zero (16.0)
+    EXPECT_EQ(category_of(0x1FAEA), gc::Cn);  // assigned only in Unicode 17.0
+    EXPECT_EQ(category_of(0x180E), gc::Cf);
+    EXPECT_EQ(category_of(0xE000), gc::Co);
+    EXPECT_EQ(category_of(0x10FFFF), gc::Cn);
+}
+
+TEST(tokenizer_unicode, pattern_translation) {
+    using dsv4::text::split_regex;
+    std::size_t s = 0, e = 0;
+    const split_regex ws("\\s+", "test");
+    EXPECT_FALSE(ws.find("\u180E", 0, s, e));  // Oniguruma's \s excludes U+180E; PCRE2's UCP \s does not
+    ASSERT_TRUE(ws.find("a\u3000\u2028b", 0, s, e));
+    EXPECT_EQ(s, 1u);
+    EXPECT_EQ(e, 7u);
+    const split_regex letters("[\\p{L}\\p{M}]+", "test");
+    ASSERT_TRUE(letters.find("1\U00031350\U00031351!", 0, s, e));  // Unicode 15 ideographs are letters
+    EXPECT_EQ(s, 1u);
+    EXPECT_EQ(e, 9u);
+    const split_regex not_number("[^\\p{N}]+|\\P{N}", "test");
+    ASSERT_TRUE(not_number.find("\U00010D40x", 0, s, e));  // a Garay digit is a number
+    EXPECT_EQ(s, 4u);
+    const split_regex literal("\\u00e9\\x{4E2D}", "test");
+    EXPECT_TRUE(literal.find("x\u00e9\u4e2d", 0, s, e));
+    EXPECT_EQ(s, 1u);
+    for (const char* bad : {"^a", "a$", "(?i)a", "\\bword", "[[:alpha:]]", "[a&&b]", "\\p{Greek}", "(a)\\1"})
+        expect_error([&] { split_regex r(bad, "where.Regex"); }, {"where.Regex"});
+}
+
 // ---- streaming decode ------------------------------------------------------------
 
 TEST(incremental_decoder, holds_incomplete_characters) {
@@ -296,18 +361,6 @@ TEST(incremental_decoder, holds_incomplete_characters) {
 }
 
 // ---- errors ------------------------------------------------------------------------
-
-// Runs f, expecting a dsv4::error whose message contains every one of `parts`.
-template <class F>
-void expect_error(F&& f, std::initializer_list<std::string_view> parts) {
-    try {
-        f();
-        ADD_FAILURE() << "no dsv4::error thrown";
-    } catch (const dsv4::error& e) {
-        const std::string msg = e.what();
-        for (const auto part : parts) EXPECT_NE(msg.find(part), std::string::npos) << "message: " << msg;
-    }
-}
 
 // The golden tokenizer.json with one JSON pointer replaced.
 std::string patched(const std::string& pointer, const json& value) {
