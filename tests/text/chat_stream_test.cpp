@@ -3,7 +3,9 @@
 // pieces, and its deltas must add up to that message.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -206,6 +208,56 @@ TEST(ChatStream, SpecLeniencyAndRejectionCases) {
     }
     EXPECT_EQ(accepted, 16);
     EXPECT_EQ(rejected, 19);
+}
+
+// Mutated golden and spec completions: the streaming parser must agree with the whole-text
+// parser on texts nobody wrote by hand, cut at random places.
+TEST(ChatStream, AgreesWithWholeTextParserOnMutatedCompletions) {
+    std::vector<std::string> bases;
+    for (const json& c : golden_cases())
+        if (c["kind"] == "parse") bases.push_back(c["completion"].get<std::string>());
+    for (const spec_case& c : spec_cases) bases.emplace_back(c.text);
+    const std::vector<std::string> fragments = {
+        "a", "é", "\n", ">", "<", "\"", " ", "\n\n", ">\n", "<\n", "</think>", "<think>",
+        "<｜end▁of▁sentence｜>", "\n\n<｜DSML｜tool_calls", "<｜DSML｜tool_calls>", "</｜DSML｜tool_calls>",
+        "<｜DSML｜invoke", "</｜DSML｜invoke", " name=\"f\">\n", "<｜DSML｜parameter", "/｜DSML｜parameter",
+        " name=\"a\" string=\"true\">", "\" string=\"false\">", "｜DSML｜", "\u3000"};
+    std::mt19937 rng(12345);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    int accepted = 0, rejected = 0;
+    for (int iter = 0; iter < 6000; ++iter) {
+        std::string text = bases[pick(bases.size())];
+        const std::size_t mutations = 1 + pick(3);
+        for (std::size_t m = 0; m < mutations; ++m) {
+            const std::size_t at = pick(text.size() + 1);
+            if (rng() % 2 == 0)
+                text.insert(at, fragments[pick(fragments.size())]);
+            else
+                text.erase(at, pick(6));
+        }
+        const thinking_mode mode = rng() % 2 == 0 ? thinking_mode::chat : thinking_mode::thinking;
+        SCOPED_TRACE(testing::Message() << "iteration " << iter << ": " << text);
+        const std::optional<json> expected = whole_text(text, mode);
+        std::vector<std::size_t> cuts = {0, text.size()};
+        for (int k = 0; k < 4; ++k) cuts.push_back(pick(text.size() + 1));
+        std::sort(cuts.begin(), cuts.end());
+        std::vector<std::string_view> pieces;
+        for (std::size_t k = 0; k + 1 < cuts.size(); ++k) pieces.push_back(std::string_view(text).substr(cuts[k], cuts[k + 1] - cuts[k]));
+        std::vector<std::string_view> bytes;
+        for (std::size_t k = 0; k < text.size(); ++k) bytes.push_back(std::string_view(text).substr(k, 1));
+        for (const auto* p : {&pieces, &bytes}) {
+            const stream_result r = run_stream(*p, mode);
+            ASSERT_EQ(r.message.has_value(), expected.has_value());
+            if (expected) {
+                EXPECT_EQ(*r.message, *expected);
+                EXPECT_EQ(message_from_events(r.events), *expected);
+            }
+        }
+        (expected ? accepted : rejected)++;
+    }
+    // Both outcomes must be well represented for the comparison to mean something.
+    EXPECT_GT(accepted, 200);
+    EXPECT_GT(rejected, 1000);
 }
 
 // Merges consecutive events of the same kind and call, as a client printing them would see them.
