@@ -443,6 +443,33 @@ TEST(tokenizer, merges_as_pairs_read_like_strings) {
     EXPECT_EQ(tok.encode(text), golden_tokenizer().encode(text));
 }
 
+TEST(tokenizer, v4_style_added_tokens_drop_in) {
+    // V4 adds tokens such as <think> and ｜DSML｜ (no angle brackets). Appended to the V3
+    // file they must be cut out wherever they occur, with ids read from the file.
+    json j = json::parse(golden_tokenizer_json());
+    j["added_tokens"].push_back(json{{"id", 128815}, {"content", "<think>"}, {"single_word", false}, {"lstrip", false},
+                                     {"rstrip", false}, {"normalized", false}, {"special", false}});
+    j["added_tokens"].push_back(json{{"id", 128816}, {"content", "</think>"}, {"single_word", false}, {"lstrip", false},
+                                     {"rstrip", false}, {"normalized", false}, {"special", false}});
+    j["added_tokens"].push_back(json{{"id", 128817}, {"content", "｜DSML｜"}, {"single_word", false}, {"lstrip", false},
+                                     {"rstrip", false}, {"normalized", true}, {"special", false}});
+    const tokenizer v4 = tokenizer::from_json(j.dump());
+    const tokenizer& v3 = golden_tokenizer();
+    EXPECT_EQ(v4.vocab_size(), 128818u);
+    EXPECT_EQ(v4.require_token("｜DSML｜"), 128817);
+    const auto cat = [](std::initializer_list<std::vector<std::int32_t>> parts) {
+        std::vector<std::int32_t> out;
+        for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+        return out;
+    };
+    EXPECT_EQ(v4.encode("<think>hmm</think>Hi"), cat({{128815}, v3.encode("hmm"), {128816}, v3.encode("Hi")}));
+    EXPECT_EQ(v4.encode("<｜DSML｜invoke name=\"f\">"),
+              cat({v3.encode("<"), {128817}, v3.encode("invoke name=\"f\">")}));
+    EXPECT_EQ(v4.encode("<｜User｜>｜DSML｜"), (std::vector<std::int32_t>{128803, 128817}));
+    const std::string text = "a<think>b｜DSML｜c</think>";
+    EXPECT_EQ(v4.decode(v4.encode(text)), text);
+}
+
 // ---- added-token rules on a small synthetic tokenizer ----------------------------
 
 // A byte-level tokenizer with the 256 byte symbols, no merges, the golden
