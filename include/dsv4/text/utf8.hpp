@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -62,7 +63,7 @@ inline std::size_t first_invalid(std::string_view s) {
         // ASCII runs are the common case: skip them 8 bytes at a time.
         while (i + 8 <= n) {
             std::uint64_t w;
-            __builtin_memcpy(&w, s.data() + i, 8);
+            std::memcpy(&w, s.data() + i, 8);
             if (w & 0x8080808080808080ULL) break;
             i += 8;
         }
