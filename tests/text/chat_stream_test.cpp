@@ -298,7 +298,7 @@ TEST(ChatStream, EventsFedByteByByte) {
         {kind::tool_call_begin, "put", 1},
         {kind::tool_call_arguments, "{}", 1},
         {kind::tool_call_end, "", 1},
-        {kind::done, "", 1},
+        {kind::done, "", 0},
     };
     EXPECT_EQ(coalesce(events), expected);
     EXPECT_EQ(content_events, 6u);  // content is reported as it arrives, not at the end

@@ -15,10 +15,12 @@
 // functions as parse_completion().
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <dsv4/text/chat_parse.hpp>
@@ -38,7 +40,7 @@ struct stream_event {
     };
     kind type;
     std::string text;
-    std::size_t index = 0;
+    std::size_t index = 0;  // the tool call (0-based) for tool_call_* events, else 0
 
     bool operator==(const stream_event&) const = default;
 };
@@ -168,7 +170,9 @@ inline std::size_t completion_stream::utf8_cut(std::size_t end) const {
 }
 
 inline void completion_stream::emit(stream_event::kind k, std::string text) {
-    out_.push_back(stream_event{k, std::move(text), calls_.empty() ? 0 : calls_.size() - 1});
+    const bool tool_event = k == stream_event::kind::tool_call_begin || k == stream_event::kind::tool_call_arguments ||
+                            k == stream_event::kind::tool_call_end;
+    out_.push_back(stream_event{k, std::move(text), tool_event ? calls_.size() - 1 : 0});
 }
 
 // Reports reasoning or content text up to `end`.

@@ -18,6 +18,7 @@
 // callbacks.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
