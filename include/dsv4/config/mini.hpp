@@ -69,6 +69,12 @@ struct ProMiniConfig : FlashConfig {
     static constexpr weight_format expert_format = weight_format::f32;
 };
 
+// flash-mini's shape with the V4 vocabulary (129,280 ids), for running the text layer
+// end to end on a random-weight model.
+struct ChatTinyConfig : FlashMiniConfig {
+    static constexpr int vocab_size = 129280;
+};
+
 struct BenchMiniConfig : FlashConfig {
     static constexpr int vocab_size = 32000;
     static constexpr int dim = 1024;

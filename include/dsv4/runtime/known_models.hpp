@@ -32,6 +32,7 @@ inline const std::vector<known_config>& known_configs() {
         make_known<FlashConfig>("FlashConfig"),           make_known<ProConfig>("ProConfig"),
         make_known<FlashMiniConfig>("FlashMiniConfig"),   make_known<FlashMiniFp8Config>("FlashMiniFp8Config"),
         make_known<ProMiniConfig>("ProMiniConfig"),       make_known<BenchMiniConfig>("BenchMiniConfig"),
+        make_known<ChatTinyConfig>("ChatTinyConfig"),
     };
     return all;
 }
