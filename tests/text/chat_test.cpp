@@ -3,6 +3,8 @@
 // checks that have no golden counterpart (malformed messages, Python JSON rules).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -314,8 +316,13 @@ TEST(ChatParse, RejectionsThrowCompletionError) {
     EXPECT_EQ(m.dump(), R"({"role":"assistant","content":"a","reasoning_content":"r","tool_calls":[]})");
 }
 
+// A temp path unique to this process: ctest runs the tests of this file in parallel processes.
+std::string unique_temp(const std::string& name) {
+    return testing::TempDir() + "dsv4_" + std::to_string(::getpid()) + "_" + name;
+}
+
 std::string run_cli(const std::string& args, const std::string& input, int& status) {
-    const std::string in_path = testing::TempDir() + "dsv4_chat_cli_in.txt";
+    const std::string in_path = unique_temp("chat_cli_in.txt");
     {
         std::ofstream f(in_path, std::ios::binary);
         f << input;
@@ -365,7 +372,7 @@ TEST(ChatCli, EncodesWithContextFile) {
     for (const json& c : golden_cases()) {
         if (c["kind"] != "encode" || c["context"].is_null()) continue;
         SCOPED_TRACE(c["name"].get<std::string>());
-        const std::string ctx_path = testing::TempDir() + "dsv4_chat_cli_context.json";
+        const std::string ctx_path = unique_temp("chat_cli_context.json");
         {
             std::ofstream f(ctx_path, std::ios::binary);
             f << pyjson::dumps(c["context"]);
