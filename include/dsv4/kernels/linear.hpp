@@ -4,20 +4,37 @@
 //   formats: f32, bf16, fp8 e4m3 with one e8m0 scale per 128x128 tile ([ceil(N/128), ceil(K/128)]),
 //            fp4 e2m1 packed two per byte with one e8m0 scale per 32 inputs of a row ([N, K/32]).
 //
-// Dequantisation is fused: one weight row at a time is expanded into a K-float scratch
-// (L1-resident) and reused for all M activation rows, never a whole-matrix copy. Each
-// output element is one dot product in a fixed order, so splitting [n0, n1) over threads
-// gives bit-identical results. No activation quantisation: the math is the float math of
-// the architecture (what the golden data holds).
+// Two paths, both with dequantisation fused into the inner loop (never a whole-matrix copy):
+//  * M <= 4 (decode, small expert groups): each weight vector is decoded in registers and
+//    FMA'd into M accumulators, so every weight byte is read once — a GEMV at memory speed.
+//    FP8 codes become floats by bit placement (code<<20 is the value x 2^-120, exact also
+//    for subnormals), the 2^120 folded into the tile's power-of-two scale; FP4 nibbles go
+//    through a 16-entry in-register table against pre-split even/odd activations.
+//  * M > 4 (prefill): a 32-column panel of W over 256 inputs is decoded once into an
+//    L1-resident packed block [256][32] and a register-blocked 8x32 micro-kernel streams the
+//    activation rows over it.
+// Every output is one fixed-order reduction, so splitting [n0, n1) across threads gives
+// bit-identical results. AVX-512 code paths have a portable scalar fallback. No activation
+// quantisation: this is the float math of the architecture (what the golden data holds).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include <dsv4/config/config.hpp>
 #include <dsv4/kernels/simd.hpp>
 #include <dsv4/tensor/number_formats.hpp>
+
+// GCC 12 reports its own AVX-512 intrinsics (built on _mm512_undefined_*) as maybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace dsv4::kernels {
 
@@ -43,36 +60,67 @@ struct linear_weight {
     }
 };
 
-// Row n of W as f32 in dst[0, K) (or a pointer straight into W for f32 storage).
-inline const float* weight_row(const linear_weight& w, size_t n, float* __restrict dst) noexcept {
+// ------------------------------------------------------------------ row decoding
+
+// W[n, k0:k1) as f32 into dst[0, k1-k0). k0 must be a multiple of the format's scale
+// block (128 for fp8, 32 for fp4) or 0. Returns dst, or a pointer into W for f32 storage.
+inline const float* weight_row_range(const linear_weight& w, size_t n, size_t k0, size_t k1, float* __restrict dst) noexcept {
     const size_t K = w.in;
     switch (w.format) {
-        case weight_format::f32: return static_cast<const float*>(w.data) + n * K;
+        case weight_format::f32: return static_cast<const float*>(w.data) + n * K + k0;
         case weight_format::bf16: {
             const auto* src = static_cast<const uint16_t*>(w.data) + n * K;
-            for (size_t k = 0; k < K; ++k) dst[k] = decode_bf16(src[k]);
+            size_t k = k0;
+#if defined(__AVX512F__)
+            for (; k + 16 <= k1; k += 16) {
+                const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k)));
+                _mm512_storeu_ps(dst + (k - k0), _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+            }
+#endif
+            for (; k < k1; ++k) dst[k - k0] = decode_bf16(src[k]);
             return dst;
         }
         case weight_format::fp8_e4m3: {
             const auto* src = static_cast<const uint8_t*>(w.data) + n * K;
             const uint8_t* srow = w.scale + (n / 128) * w.scale_cols;
-            for (size_t kb = 0; kb < K; kb += 128) {
+            for (size_t kb = k0; kb < k1; kb += 128) {
                 const float s = decode_e8m0(srow[kb / 128]);
-                const size_t end = kb + 128 < K ? kb + 128 : K;
-                for (size_t k = kb; k < end; ++k) dst[k] = fp8_e4m3_table[src[k]] * s;
+                const size_t end = std::min(kb + 128, k1);
+                size_t k = kb;
+#if defined(__AVX512F__)
+                const __m512 f = _mm512_mul_ps(_mm512_set1_ps(0x1p120f), _mm512_set1_ps(s));
+                for (; k + 16 <= end; k += 16) {
+                    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k)));
+                    const __m512i bits = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x7F)), 20),
+                                                         _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x80)), 24));
+                    _mm512_storeu_ps(dst + (k - k0), _mm512_mul_ps(_mm512_castsi512_ps(bits), f));
+                }
+#endif
+                for (; k < end; ++k) dst[k - k0] = fp8_e4m3_table[src[k]] * s;
             }
             return dst;
         }
         case weight_format::fp4_e2m1: {
             const auto* src = static_cast<const uint8_t*>(w.data) + n * (K / 2);
             const uint8_t* srow = w.scale + n * w.scale_cols;
-            for (size_t kb = 0; kb < K; kb += 32) {
+            for (size_t kb = k0; kb < k1; kb += 32) {
                 const float s = decode_e8m0(srow[kb / 32]);
+#if defined(__AVX512F__)
+                const __m512 table = _mm512_mul_ps(_mm512_loadu_ps(fp4_e2m1_table.data()), _mm512_set1_ps(s));
+                const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + kb / 2)));
+                const __m512 lo = _mm512_permutexvar_ps(_mm512_and_si512(v, _mm512_set1_epi32(0xF)), table);
+                const __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
+                const __m512i i0 = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+                const __m512i i1 = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+                _mm512_storeu_ps(dst + (kb - k0), _mm512_permutex2var_ps(lo, i0, hi));
+                _mm512_storeu_ps(dst + (kb - k0) + 16, _mm512_permutex2var_ps(lo, i1, hi));
+#else
                 for (size_t k = kb; k < kb + 32; k += 2) {
                     const uint8_t byte = src[k / 2];
-                    dst[k] = fp4_e2m1_table[byte & 0xF] * s;
-                    dst[k + 1] = fp4_e2m1_table[byte >> 4] * s;
+                    dst[k - k0] = fp4_e2m1_table[byte & 0xF] * s;
+                    dst[k - k0 + 1] = fp4_e2m1_table[byte >> 4] * s;
                 }
+#endif
             }
             return dst;
         }
@@ -80,27 +128,274 @@ inline const float* weight_row(const linear_weight& w, size_t n, float* __restri
     return dst;
 }
 
+// Row n of W as f32 in dst[0, K) (or a pointer straight into W for f32 storage).
+inline const float* weight_row(const linear_weight& w, size_t n, float* __restrict dst) noexcept {
+    return weight_row_range(w, n, 0, w.in, dst);
+}
+
+// ------------------------------------------------------------------ small-M path (GEMV)
+
+namespace detail {
+
+inline constexpr size_t max_gemv_rows = 4;
+
+// Scalar fallback and tail handler: y[m] = x[m] · W[n] via a decoded row.
+inline void gemv_row_generic(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n, float* y, size_t ldy,
+                             float* scratch) noexcept {
+    const float* row = weight_row(w, n, scratch);
+    for (size_t m = 0; m < M; ++m) y[m * ldy] = dot(x + m * ldx, row, w.in);
+}
+
+#if defined(__AVX512F__)
+// Horizontal sum in a fixed order.
+inline float hsum(__m512 v) noexcept {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+}
+
+template <size_t M>
+inline void gemv_fp8(const float* x, size_t ldx, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) noexcept {
+    const size_t K = w.in;
+    const __m512i low7 = _mm512_set1_epi32(0x7F), signb = _mm512_set1_epi32(0x80);
+    for (size_t n = n0; n < n1; ++n) {
+        const auto* src = static_cast<const uint8_t*>(w.data) + n * K;
+        const uint8_t* srow = w.scale + (n / 128) * w.scale_cols;
+        __m512 acc[M][2];
+        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        float tail[M] = {};
+        for (size_t kb = 0; kb < K; kb += 128) {
+            const float s = decode_e8m0(srow[kb / 128]);
+            const __m512 f = _mm512_mul_ps(_mm512_set1_ps(0x1p120f), _mm512_set1_ps(s));
+            const size_t end = std::min(kb + 128, K);
+            size_t k = kb;
+#pragma GCC unroll 8
+            for (; k + 16 <= end; k += 16) {
+                const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k)));
+                const __m512i bits = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(v, low7), 20),
+                                                     _mm512_slli_epi32(_mm512_and_si512(v, signb), 24));
+                const __m512 wv = _mm512_mul_ps(_mm512_castsi512_ps(bits), f);
+                const size_t a = (k / 16) & 1;
+#pragma GCC unroll 4
+                for (size_t m = 0; m < M; ++m) acc[m][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + k), acc[m][a]);
+            }
+            for (; k < end; ++k)
+                for (size_t m = 0; m < M; ++m) tail[m] += fp8_e4m3_table[src[k]] * s * x[m * ldx + k];
+        }
+        for (size_t m = 0; m < M; ++m) y[m * ldy + (n - n0)] = hsum(_mm512_add_ps(acc[m][0], acc[m][1])) + tail[m];
+    }
+}
+
+// xs: [M][K] activations split per 32-block into 16 even then 16 odd elements.
+template <size_t M>
+inline void gemv_fp4(const float* xs, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) noexcept {
+    const size_t K = w.in;
+    const __m512 table = _mm512_loadu_ps(fp4_e2m1_table.data());
+    const __m512i low4 = _mm512_set1_epi32(0xF);
+    for (size_t n = n0; n < n1; ++n) {
+        const auto* src = static_cast<const uint8_t*>(w.data) + n * (K / 2);
+        const uint8_t* srow = w.scale + n * w.scale_cols;
+        __m512 acc[M][2];
+        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (size_t kb = 0; kb < K; kb += 32) {
+            const __m512 sv = _mm512_set1_ps(decode_e8m0(srow[kb / 32]));
+            const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + kb / 2)));
+            const __m512 lo = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_and_si512(v, low4), table), sv);
+            const __m512 hi = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table), sv);
+#pragma GCC unroll 4
+            for (size_t m = 0; m < M; ++m) {
+                acc[m][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xs + m * K + kb), acc[m][0]);
+                acc[m][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xs + m * K + kb + 16), acc[m][1]);
+            }
+        }
+        for (size_t m = 0; m < M; ++m) y[m * ldy + (n - n0)] = hsum(_mm512_add_ps(acc[m][0], acc[m][1]));
+    }
+}
+
+template <size_t M>
+inline void gemv_bf16(const float* x, size_t ldx, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) noexcept {
+    const size_t K = w.in;
+    for (size_t n = n0; n < n1; ++n) {
+        const auto* src = static_cast<const uint16_t*>(w.data) + n * K;
+        __m512 acc[M][2];
+        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        size_t k = 0;
+#pragma GCC unroll 4
+        for (; k + 16 <= K; k += 16) {
+            const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k)));
+            const __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            const size_t a = (k / 16) & 1;
+            for (size_t m = 0; m < M; ++m) acc[m][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + k), acc[m][a]);
+        }
+        for (size_t m = 0; m < M; ++m) {
+            float s = hsum(_mm512_add_ps(acc[m][0], acc[m][1]));
+            for (size_t kk = k; kk < K; ++kk) s += decode_bf16(src[kk]) * x[m * ldx + kk];
+            y[m * ldy + (n - n0)] = s;
+        }
+    }
+}
+
+template <size_t M>
+inline void gemv_f32(const float* x, size_t ldx, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) noexcept {
+    const size_t K = w.in;
+    for (size_t n = n0; n < n1; ++n) {
+        const float* row = static_cast<const float*>(w.data) + n * K;
+        __m512 acc[M][2];
+        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        size_t k = 0;
+#pragma GCC unroll 4
+        for (; k + 16 <= K; k += 16) {
+            const __m512 wv = _mm512_loadu_ps(row + k);
+            const size_t a = (k / 16) & 1;
+            for (size_t m = 0; m < M; ++m) acc[m][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + k), acc[m][a]);
+        }
+        for (size_t m = 0; m < M; ++m) {
+            float s = hsum(_mm512_add_ps(acc[m][0], acc[m][1]));
+            for (size_t kk = k; kk < K; ++kk) s += row[kk] * x[m * ldx + kk];
+            y[m * ldy + (n - n0)] = s;
+        }
+    }
+}
+
+template <size_t M>
+inline void gemv_dispatch(const float* x, size_t ldx, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) {
+    switch (w.format) {
+        case weight_format::f32: gemv_f32<M>(x, ldx, w, n0, n1, y, ldy); return;
+        case weight_format::bf16: gemv_bf16<M>(x, ldx, w, n0, n1, y, ldy); return;
+        case weight_format::fp8_e4m3: gemv_fp8<M>(x, ldx, w, n0, n1, y, ldy); return;
+        case weight_format::fp4_e2m1: {
+            thread_local std::vector<float> xs;
+            const size_t K = w.in;
+            xs.resize(M * K);
+            for (size_t m = 0; m < M; ++m)
+                for (size_t kb = 0; kb < K; kb += 32)
+                    for (size_t j = 0; j < 16; ++j) {
+                        xs[m * K + kb + j] = x[m * ldx + kb + 2 * j];
+                        xs[m * K + kb + 16 + j] = x[m * ldx + kb + 2 * j + 1];
+                    }
+            gemv_fp4<M>(xs.data(), w, n0, n1, y, ldy);
+            return;
+        }
+    }
+}
+#endif
+
+// ------------------------------------------------------------------ large-M path (GEMM)
+
+inline constexpr size_t panel_cols = 32;   // NR: two AVX-512 vectors
+inline constexpr size_t panel_depth = 256; // KC
+inline constexpr size_t micro_rows = 8;    // MR
+
+// Decodes W[n0 : n0+32, k0 : k1) into panel[k - k0][j] (columns past N are zero).
+inline void pack_panel(const linear_weight& w, size_t n0, size_t k0, size_t k1, float* __restrict panel, float* row_buf) {
+    const size_t cols = std::min(panel_cols, w.out - n0), depth = k1 - k0;
+    for (size_t j = 0; j < cols; ++j) {
+        const float* r = weight_row_range(w, n0 + j, k0, k1, row_buf);
+        for (size_t k = 0; k < depth; ++k) panel[k * panel_cols + j] = r[k];
+    }
+    for (size_t j = cols; j < panel_cols; ++j)
+        for (size_t k = 0; k < depth; ++k) panel[k * panel_cols + j] = 0.0f;
+}
+
+// acc[m][0:32] (+)= x[m, k0:k1) · panel for `rows` (<= 8) activation rows.
+template <size_t MR>
+inline void micro_kernel(const float* x, size_t ldx, size_t depth, const float* panel, float* out, bool accumulate) noexcept {
+    vfloat acc[MR][panel_cols / vsize];
+    constexpr size_t NV = panel_cols / vsize;
+#pragma GCC unroll 8
+    for (size_t m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+        for (size_t v = 0; v < NV; ++v) acc[m][v] = accumulate ? vfloat::load_unaligned(out + m * panel_cols + v * vsize) : vfloat(0.0f);
+    for (size_t k = 0; k < depth; ++k) {
+        vfloat b[NV];
+#pragma GCC unroll 4
+        for (size_t v = 0; v < NV; ++v) b[v] = vfloat::load_aligned(panel + k * panel_cols + v * vsize);
+#pragma GCC unroll 8
+        for (size_t m = 0; m < MR; ++m) {
+            const vfloat a(x[m * ldx + k]);
+#pragma GCC unroll 4
+            for (size_t v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(a, b[v], acc[m][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (size_t m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+        for (size_t v = 0; v < NV; ++v) acc[m][v].store_unaligned(out + m * panel_cols + v * vsize);
+}
+
+inline void gemm_rows(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1, float* y,
+                      size_t ldy) {
+    const size_t K = w.in;
+    thread_local std::vector<float, xsimd::aligned_allocator<float, 64>> panel, row_buf, acc;
+    panel.resize(panel_depth * panel_cols);
+    row_buf.resize(panel_depth);
+    acc.resize(M * panel_cols);
+    for (size_t nt = n0; nt < n1; nt += panel_cols) {
+        const size_t cols = std::min(panel_cols, n1 - nt);
+        for (size_t k0 = 0; k0 < K; k0 += panel_depth) {
+            const size_t k1 = std::min(K, k0 + panel_depth);
+            pack_panel(w, nt, k0, k1, panel.data(), row_buf.data());
+            size_t m = 0;
+            for (; m + micro_rows <= M; m += micro_rows)
+                micro_kernel<micro_rows>(x + m * ldx + k0, ldx, k1 - k0, panel.data(), acc.data() + m * panel_cols, k0 > 0);
+            for (; m < M; ++m) micro_kernel<1>(x + m * ldx + k0, ldx, k1 - k0, panel.data(), acc.data() + m * panel_cols, k0 > 0);
+        }
+        for (size_t m = 0; m < M; ++m) std::memcpy(y + m * ldy + (nt - n0), acc.data() + m * panel_cols, cols * sizeof(float));
+    }
+}
+
+}  // namespace detail
+
 // y[m*ldy + (n - n0)] = x[m] · W[n] for m < M, n in [n0, n1). scratch: K floats.
 inline void linear_rows(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1, float* y,
                         size_t ldy, float* scratch) noexcept {
-    const size_t K = w.in;
-    for (size_t n = n0; n < n1; ++n) {
-        const float* row = weight_row(w, n, scratch);
-        for (size_t m = 0; m < M; ++m) y[m * ldy + (n - n0)] = dot(x + m * ldx, row, K);
+    if (M == 0 || n0 >= n1) return;
+    if (M > detail::max_gemv_rows) {
+        detail::gemm_rows(x, ldx, M, w, n0, n1, y, ldy);
+        return;
     }
+#if defined(__AVX512F__)
+    (void)scratch;
+    switch (M) {
+        case 1: detail::gemv_dispatch<1>(x, ldx, w, n0, n1, y, ldy); return;
+        case 2: detail::gemv_dispatch<2>(x, ldx, w, n0, n1, y, ldy); return;
+        case 3: detail::gemv_dispatch<3>(x, ldx, w, n0, n1, y, ldy); return;
+        default: detail::gemv_dispatch<4>(x, ldx, w, n0, n1, y, ldy); return;
+    }
+#else
+    for (size_t n = n0; n < n1; ++n) detail::gemv_row_generic(x, ldx, M, w, n, y + (n - n0), ldy, scratch);
+#endif
 }
 
 // Plain scalar reference (double accumulation): the oracle of the kernel tests.
 inline void linear_reference(const float* x, size_t M, const linear_weight& w, float* y) {
     std::vector<float> row(w.in);
     for (size_t n = 0; n < w.out; ++n) {
-        const float* r = weight_row(w, n, row.data());
+        for (size_t k = 0; k < w.in; ++k) {
+            // independent scalar decode (not the SIMD path)
+            switch (w.format) {
+                case weight_format::f32: row[k] = static_cast<const float*>(w.data)[n * w.in + k]; break;
+                case weight_format::bf16: row[k] = decode_bf16(static_cast<const uint16_t*>(w.data)[n * w.in + k]); break;
+                case weight_format::fp8_e4m3:
+                    row[k] = decode_fp8_e4m3(static_cast<const uint8_t*>(w.data)[n * w.in + k]) *
+                             decode_e8m0(w.scale[(n / 128) * w.scale_cols + k / 128]);
+                    break;
+                case weight_format::fp4_e2m1:
+                    row[k] = decode_fp4_e2m1(fp4_code_at(static_cast<const uint8_t*>(w.data) + n * (w.in / 2), k)) *
+                             decode_e8m0(w.scale[n * w.scale_cols + k / 32]);
+                    break;
+            }
+        }
         for (size_t m = 0; m < M; ++m) {
             double s = 0;
-            for (size_t k = 0; k < w.in; ++k) s += double(x[m * w.in + k]) * double(r[k]);
+            for (size_t k = 0; k < w.in; ++k) s += double(x[m * w.in + k]) * double(row[k]);
             y[m * w.out + n] = float(s);
         }
     }
 }
 
 }  // namespace dsv4::kernels
+
+#pragma GCC diagnostic pop

@@ -1,0 +1,115 @@
+// linear_rows against the plain scalar reference (independent scalar decoding, double
+// accumulation) for every weight format, M on both paths (GEMV <= 4, packed GEMM > 4),
+// every K from 1 to 2 vector widths + 1 (and FP4's multiples of 32), odd N, misaligned
+// activations, partial FP8 scale tiles, and split output ranges (as threads split them).
+#include <dsv4/kernels/linear.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace {
+
+using dsv4::weight_format;
+using dsv4::kernels::linear_weight;
+
+struct stored_matrix {
+    std::vector<uint8_t> bytes, scales;
+    linear_weight w;
+};
+
+stored_matrix make_matrix(weight_format f, size_t N, size_t K, std::mt19937_64& rng) {
+    stored_matrix m;
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    m.w.format = f;
+    m.w.out = N;
+    m.w.in = K;
+    switch (f) {
+        case weight_format::f32: {
+            m.bytes.resize(N * K * 4);
+            auto* p = reinterpret_cast<float*>(m.bytes.data());
+            for (size_t i = 0; i < N * K; ++i) p[i] = u(rng);
+            break;
+        }
+        case weight_format::bf16: {
+            m.bytes.resize(N * K * 2);
+            auto* p = reinterpret_cast<uint16_t*>(m.bytes.data());
+            for (size_t i = 0; i < N * K; ++i) p[i] = dsv4::encode_bf16(u(rng));
+            break;
+        }
+        case weight_format::fp8_e4m3: {
+            m.bytes.resize(N * K);
+            for (auto& b : m.bytes) {
+                do b = uint8_t(rng()); while ((b & 0x7F) == 0x7F);  // any finite code, subnormals included
+            }
+            m.w.scale_cols = (K + 127) / 128;
+            m.scales.resize(((N + 127) / 128) * m.w.scale_cols);
+            for (auto& s : m.scales) s = uint8_t(120 + rng() % 6);
+            break;
+        }
+        case weight_format::fp4_e2m1: {
+            m.bytes.resize(N * K / 2);
+            for (auto& b : m.bytes) b = uint8_t(rng());
+            m.w.scale_cols = K / 32;
+            m.scales.resize(N * m.w.scale_cols);
+            for (auto& s : m.scales) s = uint8_t(124 + rng() % 6);
+            break;
+        }
+    }
+    m.w.data = m.bytes.data();
+    m.w.scale = m.scales.data();
+    return m;
+}
+
+void check(weight_format f, size_t M, size_t N, size_t K, size_t misalign, std::mt19937_64& rng) {
+    auto m = make_matrix(f, N, K, rng);
+    std::vector<float> xbuf(M * K + misalign);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& v : xbuf) v = u(rng);
+    const float* x = xbuf.data() + misalign;
+    std::vector<float> xr(x, x + M * K), ref(M * N), got(M * N, NAN), scratch(K + 1);
+    dsv4::kernels::linear_reference(xr.data(), M, m.w, ref.data());
+    // split the rows in two ranges, as two threads would
+    const size_t mid = N / 2;
+    dsv4::kernels::linear_rows(x, K, M, m.w, 0, mid, got.data(), N, scratch.data());
+    dsv4::kernels::linear_rows(x, K, M, m.w, mid, N, got.data() + mid, N, scratch.data());
+    for (size_t i = 0; i < M * N; ++i) {
+        // |error| bound: f32 accumulation of K products of magnitude <= max|w|
+        double wmax = 0;
+        std::vector<float> row(K);
+        const float* r = dsv4::kernels::weight_row(m.w, i % N, row.data());
+        for (size_t k = 0; k < K; ++k) wmax = std::max(wmax, double(std::fabs(r[k])));
+        ASSERT_NEAR(got[i], ref[i], 1e-6 * double(K + 1) * wmax + 1e-30)
+            << dsv4::to_string(f) << " M=" << M << " N=" << N << " K=" << K << " misalign=" << misalign << " at " << i;
+    }
+}
+
+TEST(Linear, AllFormatsAllSmallLengthsBothPaths) {
+    std::mt19937_64 rng(42);
+    const size_t V = dsv4::kernels::vsize;
+    for (auto f : {weight_format::f32, weight_format::bf16, weight_format::fp8_e4m3})
+        for (size_t K = 1; K <= 2 * V + 1; ++K)
+            for (size_t M : {1, 2, 3, 4, 5, 9})
+                for (size_t misalign : {0, 1, 3}) check(f, M, 7, K, misalign, rng);
+    for (size_t K : {32, 64, 96, 160, 288})
+        for (size_t M : {1, 2, 3, 4, 5, 9})
+            for (size_t misalign : {0, 1, 3}) check(weight_format::fp4_e2m1, M, 7, K, misalign, rng);
+}
+
+TEST(Linear, LargerShapesWithPartialTilesAndPanels) {
+    std::mt19937_64 rng(7);
+    for (auto f : {weight_format::f32, weight_format::bf16, weight_format::fp8_e4m3, weight_format::fp4_e2m1})
+        for (auto [M, N, K] : std::vector<std::tuple<size_t, size_t, size_t>>{{1, 300, 320}, {4, 131, 288}, {17, 70, 544}, {33, 129, 800}})
+            check(f, M, N, K, 1, rng);
+}
+
+TEST(Linear, ByteCountsOfStoredFormats) {
+    linear_weight w{weight_format::fp8_e4m3, nullptr, nullptr, 300, 200, 2};
+    EXPECT_EQ(w.bytes(), 300u * 200 + 3 * 2);
+    w = {weight_format::fp4_e2m1, nullptr, nullptr, 64, 128, 4};
+    EXPECT_EQ(w.bytes(), 64u * 64 + 64 * 4);
+}
+
+}  // namespace
