@@ -10,6 +10,7 @@
 // max_position_embeddings) are not part of a config and are ignored.
 #pragma once
 
+#include <climits>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -160,7 +161,10 @@ inline std::vector<std::string> config_differences(const config_document& d, con
             bool ok = v->is_array();
             if (ok)
                 for (auto& e : *v) {
-                    if (!e.is_number_integer()) {
+                    // an entry outside int's range would wrap (4294967300 -> 4) and could match
+                    const bool fits = e.is_number_unsigned() ? e.get<uint64_t>() <= uint64_t(INT_MAX)
+                                      : e.is_number_integer() && e.get<int64_t>() >= INT_MIN && e.get<int64_t>() <= INT_MAX;
+                    if (!fits) {
                         ok = false;
                         break;
                     }
@@ -194,7 +198,11 @@ inline std::vector<std::string> config_differences(const config_document& d, con
     }
     const char* score_key = hf ? "scoring_func" : "score_func";
     if (const auto* v = lookup(d.json, score_key); v && (!v->is_string() || v->get<std::string>() != "sqrtsoftplus"))
-        diffs.push_back(std::string("'") + score_key + "' is " + v->dump() + ", only \"sqrtsoftplus\" exists in V4");
+        // a non-string is named by its type: dump() recurses once per nesting level and a
+        // deeply nested value ([[[[...]]]]) would overflow the stack
+        diffs.push_back(std::string("'") + score_key + "' is " +
+                        (v->is_string() ? v->dump() : std::string("a JSON ") + v->type_name()) +
+                        ", only \"sqrtsoftplus\" exists in V4");
     if (const auto k = dense_kind(d); k != format_kind(s.dense_format) &&
                                       !(k == "unquantised" && format_kind(s.dense_format) == "unquantised"))
         diffs.push_back("dense weight dtype is " + k + ", compiled config has " + format_kind(s.dense_format));
