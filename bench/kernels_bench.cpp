@@ -1,0 +1,331 @@
+// bench/kernels_bench.cpp — kernel benchmarks of the bench-mini shape, each with its anchor.
+//
+//   bandwidth/stream_read      AVX-512 (xsimd) sum over a 1 GiB buffer on the bench threads:
+//                              the streaming-read bandwidth every decode figure is divided by.
+//   gemm/dsv4_f32/NxK          prefill product y[512, N] = x[512, K] · Wᵀ with f32 weights,
+//   gemm/dsv4_bf16/NxK         the same with bf16 weights (dsv4::nn::linear on a context),
+//   gemm_openblas/f32/NxK      the anchor: cblas_sgemm on the same f32 shape. Run it in its own
+//                              process with OPENBLAS_CORETYPE=SkylakeX (bench/report does); the
+//                              core OpenBLAS chose is in the context as openblas_corename.
+//   gemv/dsv4_<fmt>/NxK        decode product (M = 1) with the weight in its stored format
+//                              (FP8 dense, FP4 routed experts, bf16 head/gate/compressors),
+//                              rotating over copies filling 512 MiB (about 2x the L3) so the
+//                              weights come from DRAM; bytes_per_second = weight bytes read.
+// Every product is checked against a double-precision reference on sampled outputs.
+// Threads: DSV4_BENCH_THREADS (default all); DSV4_BENCH_QUICK=1 shrinks the bandwidth buffer.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+#include <xsimd/xsimd.hpp>
+
+#include <dsv4/kernels/linear.hpp>
+#include <dsv4/nn/ops.hpp>
+#include <dsv4/runtime/context.hpp>
+#include <dsv4/tensor/number_formats.hpp>
+
+#include "bench_common.hpp"
+
+extern "C" char* openblas_get_corename(void);
+extern "C" void openblas_set_num_threads(int);
+
+namespace {
+
+using namespace dsv4;
+using dsv4::kernels::linear_weight;
+
+constexpr size_t prefill_rows = 512;
+
+struct aligned_buffer {
+    struct del {
+        void operator()(void* p) const { std::free(p); }
+    };
+    std::unique_ptr<std::byte, del> p;
+    size_t n = 0;
+    explicit aligned_buffer(size_t bytes) : n(bytes) {
+        const size_t rounded = (bytes + 4095) / 4096 * 4096;
+        p.reset(static_cast<std::byte*>(std::aligned_alloc(4096, rounded)));
+        if (!p) throw std::bad_alloc();
+    }
+    template <class T>
+    T* as() const {
+        return reinterpret_cast<T*>(p.get());
+    }
+};
+
+const context& ctx() {
+    static context c(bench::threads());
+    return c;
+}
+oneapi::tbb::task_arena& arena() {
+    static oneapi::tbb::task_arena a(bench::threads());
+    return a;
+}
+
+// ---------------------------------------------------------------- streaming read
+void stream_read(benchmark::State& state) {
+    const size_t bytes = size_t(bench::quick() ? 512 : 1024) << 20;
+    using batch = xsimd::batch<float>;
+    constexpr size_t L = batch::size;
+    const size_t n = bytes / sizeof(float), chunk = size_t(1) << 20;  // floats per task (4 MiB)
+    const size_t chunks = n / chunk;
+    aligned_buffer buf(bytes);
+    float* data = buf.as<float>();
+    arena().execute([&] {  // first touch by the threads that read it
+        oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<size_t>(0, chunks), [&](const auto& r) {
+            for (size_t c = r.begin(); c < r.end(); ++c) std::fill(data + c * chunk, data + (c + 1) * chunk, 1.0f);
+        }, oneapi::tbb::static_partitioner());
+    });
+    std::vector<float> partial(chunks);
+    for (auto _ : state) {
+        arena().execute([&] {
+            oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<size_t>(0, chunks), [&](const auto& r) {
+                for (size_t c = r.begin(); c < r.end(); ++c) {
+                    const float* p = data + c * chunk;
+                    batch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+                    for (size_t i = 0; i < chunk; i += 4 * L) {
+                        a0 += batch::load_aligned(p + i);
+                        a1 += batch::load_aligned(p + i + L);
+                        a2 += batch::load_aligned(p + i + 2 * L);
+                        a3 += batch::load_aligned(p + i + 3 * L);
+                    }
+                    partial[c] = xsimd::hadd((a0 + a1) + (a2 + a3));
+                }
+            }, oneapi::tbb::static_partitioner());
+        });
+        float total = 0;
+        for (float v : partial) total += v;
+        benchmark::DoNotOptimize(total);
+        if (total != float(chunks) * float(chunk) && total != float(n)) state.SkipWithError("stream_read: wrong sum");
+    }
+    state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(chunks * chunk * sizeof(float)));
+    state.counters["threads"] = bench::threads();
+}
+
+// ---------------------------------------------------------------- checking
+// Compares sampled outputs y[m, n] with a double reference sum_k x[m,k] * w(n, k).
+template <class WeightAt>
+bool check(const float* x, const float* y, size_t M, size_t N, size_t K, WeightAt w, std::string& why) {
+    bench::splitmix rng{42};
+    for (int s = 0; s < 48; ++s) {
+        const size_t m = size_t(rng.next() % M), n = size_t(rng.next() % N);
+        double ref = 0, mag = 0;
+        for (size_t k = 0; k < K; ++k) {
+            const double p = double(x[m * K + k]) * double(w(n, k));
+            ref += p;
+            mag += std::fabs(p);
+        }
+        const double err = std::fabs(double(y[m * N + n]) - ref);
+        if (!(err <= 1e-4 * mag + 1e-30)) {
+            why = "output (" + std::to_string(m) + ", " + std::to_string(n) + ") = " + std::to_string(y[m * N + n]) +
+                  ", reference " + std::to_string(ref);
+            return false;
+        }
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------- prefill GEMM
+struct gemm_data {
+    std::vector<float> x, w, y;
+    std::vector<uint16_t> wb;  // the same weights rounded to bf16
+};
+
+gemm_data& gemm_inputs(size_t N, size_t K) {
+    static std::map<std::pair<size_t, size_t>, std::unique_ptr<gemm_data>> cache;
+    auto& slot = cache[{N, K}];
+    if (!slot) {
+        slot = std::make_unique<gemm_data>();
+        bench::splitmix rng{N * 131 + K};
+        slot->x.resize(prefill_rows * K);
+        for (auto& v : slot->x) v = rng.uniform(1.0f);
+        slot->w.resize(N * K);
+        const float a = 1.0f / std::sqrt(float(K));
+        for (auto& v : slot->w) v = rng.uniform(a);
+        slot->wb.resize(N * K);
+        for (size_t i = 0; i < N * K; ++i) slot->wb[i] = encode_bf16(slot->w[i]);
+        slot->y.resize(prefill_rows * N);
+    }
+    return *slot;
+}
+
+void gemm_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f) {
+    auto& d = gemm_inputs(N, K);
+    linear_weight w;
+    w.format = f;
+    w.data = f == weight_format::f32 ? static_cast<const void*>(d.w.data()) : static_cast<const void*>(d.wb.data());
+    w.out = N;
+    w.in = K;
+    std::fill(d.y.begin(), d.y.end(), 0.0f);
+    for (auto _ : state) {
+        nn::linear(ctx(), d.x.data(), prefill_rows, w, d.y.data());
+        benchmark::ClobberMemory();
+    }
+    std::string why;
+    const bool ok = f == weight_format::f32
+                        ? check(d.x.data(), d.y.data(), prefill_rows, N, K, [&](size_t n, size_t k) { return d.w[n * K + k]; }, why)
+                        : check(d.x.data(), d.y.data(), prefill_rows, N, K,
+                                [&](size_t n, size_t k) { return decode_bf16(d.wb[n * K + k]); }, why);
+    if (!ok) state.SkipWithError(("dsv4 GEMM is wrong: " + why).c_str());
+    state.counters["flops"] = benchmark::Counter(2.0 * double(prefill_rows) * double(N) * double(K),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["M"] = double(prefill_rows);
+}
+
+void gemm_openblas(benchmark::State& state, size_t N, size_t K) {
+    auto& d = gemm_inputs(N, K);
+    openblas_set_num_threads(bench::threads());
+    std::fill(d.y.begin(), d.y.end(), 0.0f);
+    const int M = int(prefill_rows), n = int(N), k = int(K);
+    for (auto _ : state) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n, k, 1.0f, d.x.data(), k, d.w.data(), k, 0.0f,
+                    d.y.data(), n);
+        benchmark::ClobberMemory();
+    }
+    std::string why;
+    if (!check(d.x.data(), d.y.data(), prefill_rows, N, K, [&](size_t r, size_t c) { return d.w[r * K + c]; }, why))
+        state.SkipWithError(("OpenBLAS sgemm is wrong: " + why).c_str());
+    state.counters["flops"] = benchmark::Counter(2.0 * double(prefill_rows) * double(N) * double(K),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["M"] = double(prefill_rows);
+}
+
+// ---------------------------------------------------------------- decode GEMV from DRAM
+// Weight bytes valid in every format: each byte in [0x30, 0x3F] with a random sign bit is a
+// finite FP8 value (|v| in [0.25, 0.94]) and, as the high byte of a bf16, a normal float;
+// FP4 codes are all valid. Scales (e8m0) live in their own arena, all 127 (= 1.0).
+struct gemv_arena {
+    size_t data_bytes = size_t(512) << 20;
+    aligned_buffer data{data_bytes}, scales{data_bytes / 16 + 4096};
+    gemv_arena() {
+        auto* p = data.as<uint8_t>();
+        const size_t chunk = size_t(1) << 20;
+        arena().execute([&] {
+            oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<size_t>(0, data_bytes / chunk), [&](const auto& r) {
+                for (size_t c = r.begin(); c < r.end(); ++c) {
+                    bench::splitmix rng{c};
+                    for (size_t i = c * chunk; i < (c + 1) * chunk; i += 8) {
+                        uint64_t v = rng.next();
+                        for (int b = 0; b < 8; ++b, v >>= 8) p[i + size_t(b)] = uint8_t(0x30 | (v & 0x8F));
+                    }
+                }
+            }, oneapi::tbb::static_partitioner());
+        });
+        std::memset(scales.as<uint8_t>(), 127, scales.n);
+    }
+};
+gemv_arena& weights_arena() {
+    static gemv_arena a;
+    return a;
+}
+
+void gemv_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f) {
+    auto& A = weights_arena();
+    linear_weight proto;
+    proto.format = f;
+    proto.out = N;
+    proto.in = K;
+    size_t data_bytes = 0, scale_bytes = 0;
+    switch (f) {
+        case weight_format::f32: data_bytes = N * K * 4; break;
+        case weight_format::bf16: data_bytes = N * K * 2; break;
+        case weight_format::fp8_e4m3:
+            data_bytes = N * K;
+            proto.scale_cols = (K + 127) / 128;
+            scale_bytes = ((N + 127) / 128) * proto.scale_cols;
+            break;
+        case weight_format::fp4_e2m1:
+            data_bytes = N * K / 2;
+            proto.scale_cols = K / 32;
+            scale_bytes = N * proto.scale_cols;
+            break;
+    }
+    const size_t stride = (data_bytes + 63) / 64 * 64, sstride = (scale_bytes + 63) / 64 * 64;
+    const size_t copies = std::max<size_t>(1, A.data_bytes / stride);
+    std::vector<linear_weight> ws(copies, proto);
+    for (size_t i = 0; i < copies; ++i) {
+        ws[i].data = A.data.as<std::byte>() + i * stride;
+        ws[i].scale = scale_bytes ? A.scales.as<uint8_t>() + i * sstride : nullptr;
+    }
+    std::vector<float> x(K), y(N);
+    bench::splitmix rng{K};
+    for (auto& v : x) v = rng.uniform(1.0f);
+    size_t i = 0;
+    for (auto _ : state) {
+        nn::linear(ctx(), x.data(), 1, ws[i], y.data());
+        benchmark::ClobberMemory();
+        if (++i == copies) i = 0;
+    }
+    // check the last product against the stored weights decoded here
+    const linear_weight& w = ws[i == 0 ? copies - 1 : i - 1];
+    const auto* bytes = static_cast<const uint8_t*>(w.data);
+    auto at = [&](size_t n, size_t k) -> float {
+        switch (f) {
+            case weight_format::f32: return reinterpret_cast<const float*>(bytes)[n * K + k];
+            case weight_format::bf16: return decode_bf16(reinterpret_cast<const uint16_t*>(bytes)[n * K + k]);
+            case weight_format::fp8_e4m3:
+                return fp8_e4m3_table[bytes[n * K + k]] * decode_e8m0(w.scale[(n / 128) * w.scale_cols + k / 128]);
+            case weight_format::fp4_e2m1:
+                return decode_fp4_e2m1(fp4_code_at(bytes + n * (K / 2), k)) * decode_e8m0(w.scale[n * w.scale_cols + k / 32]);
+        }
+        return 0.0f;
+    };
+    std::string why;
+    if (!check(x.data(), y.data(), 1, N, K, at, why)) state.SkipWithError(("dsv4 GEMV is wrong: " + why).c_str());
+    state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.bytes()));
+    state.counters["copies"] = double(copies);
+    state.counters["weight_bytes"] = double(w.bytes());
+}
+
+std::string shape_name(int64_t N, int64_t K) { return std::to_string(N) + "x" + std::to_string(K); }
+
+void register_all() {
+    benchmark::RegisterBenchmark("bandwidth/stream_read", stream_read)->UseRealTime()->Unit(benchmark::kMillisecond);
+    for (const auto& [nk, uses] : bench::distinct_shapes()) {
+        const auto [N, K] = nk;
+        const std::string label = uses;
+        for (auto f : {weight_format::f32, weight_format::bf16}) {
+            auto* b = benchmark::RegisterBenchmark(("gemm/dsv4_" + std::string(to_string(f)) + "/" + shape_name(N, K)).c_str(),
+                                                   [=](benchmark::State& s) {
+                                                       s.SetLabel(label);
+                                                       gemm_dsv4(s, size_t(N), size_t(K), f);
+                                                   });
+            b->UseRealTime()->Unit(benchmark::kMillisecond);
+        }
+        benchmark::RegisterBenchmark(("gemm_openblas/f32/" + shape_name(N, K)).c_str(),
+                                     [=](benchmark::State& s) {
+                                         s.SetLabel(label);
+                                         gemm_openblas(s, size_t(N), size_t(K));
+                                     })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+    }
+    for (const auto& [nkf, uses] : bench::distinct_stored()) {
+        const auto [N, K, f] = nkf;
+        const std::string label = uses;
+        benchmark::RegisterBenchmark(("gemv/dsv4_" + std::string(to_string(f)) + "/" + shape_name(N, K)).c_str(),
+                                     [=](benchmark::State& s) {
+                                         s.SetLabel(label);
+                                         gemv_dsv4(s, size_t(N), size_t(K), f);
+                                     })
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const char* core = openblas_get_corename();
+    return dsv4::bench::run(argc, argv, register_all, {{"openblas_corename", core ? core : "?"}});
+}

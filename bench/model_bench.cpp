@@ -1,0 +1,274 @@
+// bench/model_bench.cpp — the whole bench-mini model (BenchMiniConfig, random release-layout
+// FP8/FP4 weights, written once to DSV4_BENCH_DIR or <build>/bench/bench-mini).
+//
+//   model/info                   weight bytes read per decoded token (the roofline's denominator)
+//   model/prefill/512            one 512-token prompt into a fresh sequence (tokens/s)
+//   model/decode/64              64 single-token steps from an empty sequence (tokens/s)
+//   model/decode_at/<C>          one decode step at context C (time per step), and the state bytes
+//                                at C against the config's KV formula. The state at C is made up:
+//                                every per-layer buffer gets the size it has after C tokens (window,
+//                                compressed entries, indexer keys) with random contents, so the step
+//                                does exactly the work of a real one at that depth, without the
+//                                minutes a real 64K prefill takes.
+//   model/decode_at_real/<C>     the same after a real chunked prefill of C tokens (checks the
+//                                made-up state against a real one; small C only).
+//   model/peak_rss               getrusage peak RSS against weights + largest sequence state.
+// Threads: DSV4_BENCH_THREADS (default all); DSV4_BENCH_QUICK=1 runs fewer steps and contexts.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <dsv4/config/derived.hpp>
+#include <dsv4/io/random_checkpoint.hpp>
+#include <dsv4/nn/model.hpp>
+
+#include "bench_common.hpp"
+
+namespace {
+
+using namespace dsv4;
+namespace fs = std::filesystem;
+using bench_model = model<BenchMiniConfig>;
+
+std::string folder() {
+    if (const char* s = std::getenv("DSV4_BENCH_DIR"); s && *s) return s;
+    return DSV4_BENCH_DEFAULT_DIR;
+}
+
+// Writes the random checkpoint once (to a side folder, renamed when complete).
+void ensure_checkpoint() {
+    const std::string dir = folder();
+    if (fs::exists(fs::path(dir) / "config.json")) return;
+    const std::string tmp = dir + ".partial";
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    write_random_checkpoint(tmp, bench::mini, 2026);
+    fs::remove_all(dir);
+    fs::rename(tmp, dir);
+}
+
+int64_t checkpoint_file_bytes() {
+    int64_t b = 0;
+    for (const auto& e : fs::directory_iterator(folder()))
+        if (e.path().extension() == ".safetensors") b += int64_t(e.file_size());
+    return b;
+}
+
+// Reads one byte of every page of every matrix, so that no measurement pays the first
+// page faults of the checkpoint mapping.
+void touch_weights(const nn::model_weights& W) {
+    volatile uint8_t sink = 0;
+    auto touch = [&](const kernels::linear_weight& w) {
+        if (w.empty()) return;
+        const auto* p = static_cast<const uint8_t*>(w.data);
+        for (size_t i = 0; i < w.bytes(); i += 4096) sink = sink + p[i];
+        if (w.scale) sink = sink + w.scale[0];
+    };
+    touch(W.head);
+    for (const auto& b : W.layers) {
+        for (const auto* w : {&b.attn.wq_a, &b.attn.wq_b, &b.attn.wkv, &b.attn.wo_a, &b.attn.wo_b, &b.attn.compressor.wkv,
+                              &b.attn.compressor.wgate, &b.attn.indexer.wq_b, &b.attn.indexer.weights_proj,
+                              &b.attn.indexer.compressor.wkv, &b.attn.indexer.compressor.wgate, &b.ffn.gate,
+                              &b.ffn.shared.w1, &b.ffn.shared.w2, &b.ffn.shared.w3})
+            touch(*w);
+        for (const auto& e : b.ffn.experts) {
+            touch(e.w1);
+            touch(e.w2);
+            touch(e.w3);
+        }
+    }
+}
+
+const bench_model& the_model() {
+    static std::unique_ptr<bench_model> m = [] {
+        ensure_checkpoint();
+        auto p = std::make_unique<bench_model>(folder(), model_options{.threads = bench::threads()});
+        touch_weights(p->weights());
+        return p;
+    }();
+    return *m;
+}
+
+size_t largest_state = 0;  // bytes of the largest sequence state built so far
+void note_state(const sequence_state& s) { largest_state = std::max(largest_state, s.bytes()); }
+
+std::vector<int32_t> random_ids(size_t n, uint64_t seed) {
+    bench::splitmix rng{seed};
+    std::vector<int32_t> ids(n);
+    for (auto& v : ids) v = int32_t(rng.next() % uint64_t(bench::mini.vocab_size));
+    return ids;
+}
+
+// ---------------------------------------------------------------- weight bytes per token
+size_t lw(const kernels::linear_weight& w) { return w.empty() ? 0 : w.bytes(); }
+size_t fv(const std::vector<float>& v) { return v.size() * sizeof(float); }
+size_t hcw(const nn::hc_weights& h) { return fv(h.fn) + fv(h.base) + fv(h.scale); }
+size_t compressor_bytes(const nn::compressor_weights& c) { return lw(c.wkv) + lw(c.wgate) + fv(c.ape) + fv(c.norm); }
+
+struct token_bytes {
+    double dense = 0;   // attention, compressors, indexer, gate, shared expert, head (stored formats)
+    double routed = 0;  // n_activated_experts of n_routed_experts per layer (average expert)
+    double vectors = 0; // f32 norms, mHC, sinks, biases as held in memory, one embedding row
+    double total() const { return dense + routed + vectors; }
+};
+
+token_bytes bytes_per_token(const bench_model& m) {
+    const auto& W = m.weights();
+    const auto& s = m.shape();
+    token_bytes t;
+    t.dense += double(lw(W.head));
+    t.vectors += double(fv(W.norm) + hcw(W.hc_head)) + double(s.dim) * (W.embed_bf16 ? 2 : 4);
+    for (const auto& b : W.layers) {
+        const auto& a = b.attn;
+        t.dense += double(lw(a.wq_a) + lw(a.wq_b) + lw(a.wkv) + lw(a.wo_a) + lw(a.wo_b));
+        t.vectors += double(fv(a.sink) + fv(a.q_norm) + fv(a.kv_norm) + hcw(b.hc_attn) + hcw(b.hc_ffn) +
+                            fv(b.attn_norm) + fv(b.ffn_norm) + fv(b.ffn.gate_bias));
+        if (a.has_compressor) t.dense += double(compressor_bytes(a.compressor));
+        if (a.has_indexer)
+            t.dense += double(lw(a.indexer.wq_b) + lw(a.indexer.weights_proj) + compressor_bytes(a.indexer.compressor));
+        const auto& f = b.ffn;
+        t.dense += double(lw(f.gate) + lw(f.shared.w1) + lw(f.shared.w2) + lw(f.shared.w3));
+        double experts = 0;
+        for (const auto& e : f.experts) experts += double(lw(e.w1) + lw(e.w2) + lw(e.w3));
+        if (!f.experts.empty()) t.routed += experts / double(f.experts.size()) * double(s.n_activated_experts);
+    }
+    return t;
+}
+
+void model_info(benchmark::State& state) {
+    const auto& m = the_model();
+    const auto t = bytes_per_token(m);
+    for (auto _ : state) benchmark::DoNotOptimize(t);
+    const auto rc = release_checkpoint(m.shape());
+    state.counters["active_weight_bytes_per_token"] = t.total();
+    state.counters["dense_bytes_per_token"] = t.dense;
+    state.counters["routed_bytes_per_token"] = t.routed;
+    state.counters["vector_bytes_per_token"] = t.vectors;
+    state.counters["checkpoint_file_bytes"] = double(checkpoint_file_bytes());
+    state.counters["checkpoint_formula_bytes"] = double(rc.bytes());
+    state.counters["params"] = double(total_params(m.shape()));
+    state.counters["activated_params"] = double(activated_params(m.shape()));
+    state.counters["threads"] = m.ctx().threads();
+}
+
+// ---------------------------------------------------------------- prefill and decode
+// range(0) tokens into a fresh sequence, fed `chunk` at a time: the whole prompt at once
+// (prefill) or one per step (decode, each step's logits computed as in generation).
+void feed_tokens(benchmark::State& state, size_t chunk) {
+    const auto& m = the_model();
+    const size_t n = size_t(state.range(0));
+    const auto ids = random_ids(n, chunk);
+    for (auto _ : state) {
+        auto seq = m.new_sequence(int64_t(n));
+        for (size_t i = 0; i < n; i += chunk) {
+            auto r = m.forward(seq, std::span<const int32_t>(ids.data() + i, std::min(chunk, n - i)));
+            benchmark::DoNotOptimize(r.logits.data());
+        }
+        note_state(seq);
+    }
+    state.counters["tokens_per_second"] =
+        benchmark::Counter(double(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// A sequence state as it is after `context` tokens, with random contents.
+sequence_state made_up_state(const bench_model& m, int64_t context, int64_t extra) {
+    const auto& s = m.shape();
+    auto seq = m.new_sequence(context + extra);
+    bench::splitmix rng{uint64_t(context)};
+    auto fill = [&](std::vector<float>& v, size_t n) {
+        v.resize(n);
+        for (auto& x : v) x = rng.uniform(1.0f);
+    };
+    for (auto& l : seq.layers()) {
+        fill(l.window, l.window.size());
+        if (l.ratio > 0) fill(l.compressed, size_t(context / l.ratio) * size_t(s.head_dim));
+        if (l.ratio == 4) fill(l.index_keys, size_t(context / 4) * size_t(s.index_head_dim));
+    }
+    seq.advance(context);
+    return seq;
+}
+
+void state_counters(benchmark::State& state, const bench_model& m, size_t bytes, int64_t context) {
+    state.counters["context"] = double(context);
+    state.counters["state_bytes"] = double(bytes);
+    state.counters["kv_formula_bf16_bytes"] = double(kv_cache_bytes(m.shape(), context, kv_storage::reference_bf16));
+    state.counters["kv_formula_trained_bytes"] =
+        double(kv_cache_bytes(m.shape(), context, kv_storage::trained_precision));
+}
+
+void decode_at(benchmark::State& state, bool real) {
+    const auto& m = the_model();
+    const int64_t context = state.range(0);
+    const int64_t steps = int64_t(state.max_iterations) + 2;
+    sequence_state seq;
+    if (real) {
+        seq = m.new_sequence(context + steps);
+        const auto ids = random_ids(size_t(context), 3);
+        const size_t chunk = 1024;
+        for (size_t i = 0; i < ids.size(); i += chunk)
+            m.forward(seq, std::span<const int32_t>(ids.data() + i, std::min(chunk, ids.size() - i)));
+    } else {
+        seq = made_up_state(m, context, steps);
+    }
+    const size_t bytes = seq.bytes();
+    note_state(seq);
+    const auto ids = random_ids(size_t(steps), 4);
+    for (int w = 0; w < 2; ++w)  // warm-up steps (first appends, TBB wake-up), not timed
+        m.forward(seq, std::span<const int32_t>(ids.data() + w, 1));
+    size_t i = 2;
+    std::vector<double> step;  // seconds of each step: the median resists the noise of a shared machine
+    for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = m.forward(seq, std::span<const int32_t>(ids.data() + (i++ % ids.size()), 1));
+        benchmark::DoNotOptimize(r.logits.data());
+        step.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(step.begin(), step.end());
+    state.counters["median_step_seconds"] = step.empty() ? 0.0 : step[step.size() / 2];
+    state.counters["min_step_seconds"] = step.empty() ? 0.0 : step.front();
+    note_state(seq);
+    state_counters(state, m, bytes, context);
+    state.counters["state_bytes_after_steps"] = double(seq.bytes());
+}
+
+void peak_rss(benchmark::State& state) {
+    for (auto _ : state) benchmark::DoNotOptimize(largest_state);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    state.counters["peak_rss_bytes"] = double(ru.ru_maxrss) * 1024.0;
+    state.counters["checkpoint_file_bytes"] = double(checkpoint_file_bytes());
+    state.counters["largest_state_bytes"] = double(largest_state);
+}
+
+void register_all() {
+    const bool q = bench::quick();
+    benchmark::RegisterBenchmark("model/info", model_info)->Iterations(1);
+    benchmark::RegisterBenchmark("model/prefill", [](benchmark::State& s) { feed_tokens(s, 512); })->Arg(512)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("model/decode", [](benchmark::State& s) { feed_tokens(s, 1); })->Arg(64)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
+    const std::vector<int64_t> contexts = q ? std::vector<int64_t>{2048, 16384, 65536}
+                                            : std::vector<int64_t>{2048, 8192, 16384, 32768, 65536};
+    for (int64_t c : contexts)
+        benchmark::RegisterBenchmark("model/decode_at", [](benchmark::State& s) { decode_at(s, false); })
+            ->Arg(c)
+            ->Iterations(q ? 8 : 24)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("model/decode_at_real", [](benchmark::State& s) { decode_at(s, true); })
+        ->Arg(2048)
+        ->Iterations(q ? 8 : 24)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("model/peak_rss", peak_rss)->Iterations(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return dsv4::bench::run(argc, argv, register_all); }
