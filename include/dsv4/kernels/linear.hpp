@@ -155,35 +155,48 @@ inline float hsum(__m512 v) noexcept {
     return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
 }
 
+// 32 FP8 codes -> two vectors of (value x 2^-8): sign-extending a byte to 16 bits and
+// shifting it left by 7 lays s/eeee/mmm onto an f16's sign/exponent/mantissa once bit 14
+// (a copy of the sign) is cleared; f16 -> f32 is one instruction. Exact, subnormals included.
+inline void fp8x32_to_f32_scaled_down(const uint8_t* p, __m512& lo, __m512& hi) noexcept {
+    const __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 7),
+                                       _mm512_set1_epi16(short(0xBF80)));
+    lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+    hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+}
+
 template <size_t M>
 inline void gemv_fp8(const float* x, size_t ldx, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) noexcept {
     const size_t K = w.in;
-    const __m512i low7 = _mm512_set1_epi32(0x7F), signb = _mm512_set1_epi32(0x80);
     for (size_t n = n0; n < n1; ++n) {
         const auto* src = static_cast<const uint8_t*>(w.data) + n * K;
         const uint8_t* srow = w.scale + (n / 128) * w.scale_cols;
-        __m512 acc[M][2];
-        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        __m512 acc[M];
+        for (size_t m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
         float tail[M] = {};
         for (size_t kb = 0; kb < K; kb += 128) {
             const float s = decode_e8m0(srow[kb / 128]);
-            const __m512 f = _mm512_mul_ps(_mm512_set1_ps(0x1p120f), _mm512_set1_ps(s));
             const size_t end = std::min(kb + 128, K);
+            // per 128-block partial sums of (code value x 2^-8) * x, scaled once per block
+            __m512 blk[M][2];
+            for (size_t m = 0; m < M; ++m) blk[m][0] = blk[m][1] = _mm512_setzero_ps();
             size_t k = kb;
-#pragma GCC unroll 8
-            for (; k + 16 <= end; k += 16) {
-                const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k)));
-                const __m512i bits = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(v, low7), 20),
-                                                     _mm512_slli_epi32(_mm512_and_si512(v, signb), 24));
-                const __m512 wv = _mm512_mul_ps(_mm512_castsi512_ps(bits), f);
-                const size_t a = (k / 16) & 1;
 #pragma GCC unroll 4
-                for (size_t m = 0; m < M; ++m) acc[m][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + k), acc[m][a]);
+            for (; k + 32 <= end; k += 32) {
+                __m512 w0, w1;
+                fp8x32_to_f32_scaled_down(src + k, w0, w1);
+#pragma GCC unroll 4
+                for (size_t m = 0; m < M; ++m) {
+                    blk[m][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + m * ldx + k), blk[m][0]);
+                    blk[m][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + m * ldx + k + 16), blk[m][1]);
+                }
             }
+            const __m512 f = _mm512_mul_ps(_mm512_set1_ps(256.0f), _mm512_set1_ps(s));
+            for (size_t m = 0; m < M; ++m) acc[m] = _mm512_fmadd_ps(_mm512_add_ps(blk[m][0], blk[m][1]), f, acc[m]);
             for (; k < end; ++k)
                 for (size_t m = 0; m < M; ++m) tail[m] += fp8_e4m3_table[src[k]] * s * x[m * ldx + k];
         }
-        for (size_t m = 0; m < M; ++m) y[m * ldy + (n - n0)] = hsum(_mm512_add_ps(acc[m][0], acc[m][1])) + tail[m];
+        for (size_t m = 0; m < M; ++m) y[m * ldy + (n - n0)] = hsum(acc[m]) + tail[m];
     }
 }
 
@@ -196,21 +209,72 @@ inline void gemv_fp4(const float* xs, const linear_weight& w, size_t n0, size_t 
     for (size_t n = n0; n < n1; ++n) {
         const auto* src = static_cast<const uint8_t*>(w.data) + n * (K / 2);
         const uint8_t* srow = w.scale + n * w.scale_cols;
-        __m512 acc[M][2];
-        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        // four chains per row (two per block parity) hide the FMA latency at M = 1
+        __m512 acc[M][4];
+        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = acc[m][2] = acc[m][3] = _mm512_setzero_ps();
 #pragma GCC unroll 4
         for (size_t kb = 0; kb < K; kb += 32) {
-            const __m512 sv = _mm512_set1_ps(decode_e8m0(srow[kb / 32]));
+            // the block's scale is folded into the 16-entry table once per 32 weights
+            const __m512 scaled = _mm512_mul_ps(table, _mm512_set1_ps(e8m0_table[srow[kb / 32]]));
             const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + kb / 2)));
-            const __m512 lo = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_and_si512(v, low4), table), sv);
-            const __m512 hi = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table), sv);
+            const __m512 lo = _mm512_permutexvar_ps(_mm512_and_si512(v, low4), scaled);
+            const __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), scaled);
 #pragma GCC unroll 4
             for (size_t m = 0; m < M; ++m) {
-                acc[m][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xs + m * K + kb), acc[m][0]);
-                acc[m][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xs + m * K + kb + 16), acc[m][1]);
+                const size_t a = (kb / 16) & 2;
+                acc[m][a] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xs + m * K + kb), acc[m][a]);
+                acc[m][a + 1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xs + m * K + kb + 16), acc[m][a + 1]);
             }
         }
-        for (size_t m = 0; m < M; ++m) y[m * ldy + (n - n0)] = hsum(_mm512_add_ps(acc[m][0], acc[m][1]));
+        for (size_t m = 0; m < M; ++m)
+            y[m * ldy + (n - n0)] = hsum(_mm512_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]), _mm512_add_ps(acc[m][2], acc[m][3])));
+    }
+}
+
+// FP4 rows with K % 128 == 0: 64 packed bytes (128 weights) per step. Each dword lane d
+// of the 64-byte vector holds weights 8d..8d+7; shifting it right by 4j puts weight 8d+j's
+// nibble in the lane's low bits, which is all vpermps reads, so the 16-entry table maps it
+// to its value without masking. The activations are pre-arranged to match
+// (xp[g*128 + 16j + d] = x[g*128 + 8d + j]); lanes 4b..4b+3 share scale block b, so one
+// per-lane scale vector multiplies the group's partial sum.
+template <size_t M>
+inline void gemv_fp4_128(const float* xp, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) noexcept {
+    const size_t K = w.in;
+    const __m512 table = _mm512_loadu_ps(fp4_e2m1_table.data());
+    const __m512i scale_shift = _mm512_set_epi32(24, 24, 24, 24, 16, 16, 16, 16, 8, 8, 8, 8, 0, 0, 0, 0);
+    const __m512i byte_mask = _mm512_set1_epi32(0xFF);
+    for (size_t n = n0; n < n1; ++n) {
+        const auto* src = static_cast<const uint8_t*>(w.data) + n * (K / 2);
+        const uint8_t* srow = w.scale + n * w.scale_cols;
+        __m512 acc[M];
+        for (size_t m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+        for (size_t g = 0; g < K; g += 128) {
+            const __m512i v = _mm512_loadu_si512(src + g / 2);
+            // 4 e8m0 codes -> per-lane 2^(e-127): codes 1..254 are the float bits e << 23; code 0
+            // (2^-127, an f32 subnormal) takes the table path
+            uint32_t codes;
+            std::memcpy(&codes, srow + g / 32, 4);
+            __m512 sv;
+            if (((codes - 0x01010101u) & ~codes & 0x80808080u) == 0) {
+                const __m512i e = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(int(codes)), scale_shift), byte_mask);
+                sv = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+            } else {
+                const float s0 = e8m0_table[codes & 0xFF], s1 = e8m0_table[(codes >> 8) & 0xFF];
+                const float s2 = e8m0_table[(codes >> 16) & 0xFF], s3 = e8m0_table[codes >> 24];
+                sv = _mm512_set_ps(s3, s3, s3, s3, s2, s2, s2, s2, s1, s1, s1, s1, s0, s0, s0, s0);
+            }
+            __m512 part[M][2];
+            for (size_t m = 0; m < M; ++m) part[m][0] = part[m][1] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) {
+                const __m512 wv = _mm512_permutexvar_ps(_mm512_srli_epi32(v, unsigned(4 * j)), table);
+#pragma GCC unroll 4
+                for (size_t m = 0; m < M; ++m)
+                    part[m][j & 1] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xp + m * K + g + 16 * size_t(j)), part[m][j & 1]);
+            }
+            for (size_t m = 0; m < M; ++m) acc[m] = _mm512_fmadd_ps(_mm512_add_ps(part[m][0], part[m][1]), sv, acc[m]);
+        }
+        for (size_t m = 0; m < M; ++m) y[m * ldy + (n - n0)] = hsum(acc[m]);
     }
 }
 
@@ -219,18 +283,18 @@ inline void gemv_bf16(const float* x, size_t ldx, const linear_weight& w, size_t
     const size_t K = w.in;
     for (size_t n = n0; n < n1; ++n) {
         const auto* src = static_cast<const uint16_t*>(w.data) + n * K;
-        __m512 acc[M][2];
-        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        __m512 acc[M][4];
+        for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = acc[m][2] = acc[m][3] = _mm512_setzero_ps();
         size_t k = 0;
 #pragma GCC unroll 4
         for (; k + 16 <= K; k += 16) {
             const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k)));
             const __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-            const size_t a = (k / 16) & 1;
+            const size_t a = (k / 16) & 3;
             for (size_t m = 0; m < M; ++m) acc[m][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + k), acc[m][a]);
         }
         for (size_t m = 0; m < M; ++m) {
-            float s = hsum(_mm512_add_ps(acc[m][0], acc[m][1]));
+            float s = hsum(_mm512_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]), _mm512_add_ps(acc[m][2], acc[m][3])));
             for (size_t kk = k; kk < K; ++kk) s += decode_bf16(src[kk]) * x[m * ldx + kk];
             y[m * ldy + (n - n0)] = s;
         }
@@ -269,6 +333,14 @@ inline void gemv_dispatch(const float* x, size_t ldx, const linear_weight& w, si
             thread_local std::vector<float> xs;
             const size_t K = w.in;
             xs.resize(M * K);
+            if (K % 128 == 0) {
+                for (size_t m = 0; m < M; ++m)
+                    for (size_t g = 0; g < K; g += 128)
+                        for (size_t j = 0; j < 8; ++j)
+                            for (size_t d = 0; d < 16; ++d) xs[m * K + g + 16 * j + d] = x[m * ldx + g + 8 * d + j];
+                gemv_fp4_128<M>(xs.data(), w, n0, n1, y, ldy);
+                return;
+            }
             for (size_t m = 0; m < M; ++m)
                 for (size_t kb = 0; kb < K; kb += 32)
                     for (size_t j = 0; j < 16; ++j) {

@@ -139,6 +139,13 @@ constexpr float decode_e8m0(uint8_t e) noexcept {
     return std::bit_cast<float>(static_cast<uint32_t>(e) << 23);
 }
 
+// All 256 decoded scales, for kernels that look one up per block.
+inline constexpr std::array<float, 256> e8m0_table = [] {
+    std::array<float, 256> t{};
+    for (int e = 0; e < 256; ++e) t[size_t(e)] = decode_e8m0(uint8_t(e));
+    return t;
+}();
+
 // Nearest power of two to x > 0 (ties to the even code); NaN/inf/<=0 give the NaN code
 // because e8m0 holds only positive finite scales.
 inline uint8_t encode_e8m0(float x) noexcept {
