@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config git
           libxtensor-dev libxsimd-dev xtl-dev libtbb-dev nlohmann-json3-dev libpcre2-dev
-          libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev)
+          libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
+          clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,7 +27,7 @@ for t in "${targets[@]}"; do
   cp fuzz/corpus/"$t"/* "$work"/
   echo "== $t: ${seconds}s on $(ls "$work" | wc -l) seeds"
   if ! "$build/fuzz/$t" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-         -print_final_stats=1 -artifact_prefix="$findings/" >"$build/fuzz-run/$t.log" 2>&1; then
+         -dict=fuzz/json.dict -print_final_stats=1 -artifact_prefix="$findings/" >"$build/fuzz-run/$t.log" 2>&1; then
     tail -n 60 "$build/fuzz-run/$t.log"
     echo "!! $t FAILED: reproducer in $findings/, full log $build/fuzz-run/$t.log"
     failed+=("$t")
