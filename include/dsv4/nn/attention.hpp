@@ -56,26 +56,43 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
     const float wscale = float(1.0 / std::sqrt(double(id)) / std::sqrt(double(ih)));
     for (auto& v : hw) v *= wscale;
 
+    // scores[t][i] = Σ_h w[t,h] · relu(q[t,h] · k_i): per query a [ih x id] · [id x n] product
+    // on the GEMM kernel, split over entry tiles (decode) or queries (prefill); each score is
+    // one fixed-order computation, so the split does not change it.
+    kernels::linear_weight keys;
+    keys.format = weight_format::f32;
+    keys.data = st.index_keys.data();
+    keys.in = id;
+    keys.out = st.index_keys.size() / id;
+    std::vector<std::vector<float>> scores(S);
+    for (size_t t = 0; t < S; ++t) scores[t].resize(size_t((start + int64_t(t) + 1) / 4));
+    const size_t tile = 512;
+    size_t tiles_per_query = 0;
+    for (size_t t = 0; t < S; ++t) tiles_per_query = std::max(tiles_per_query, (scores[t].size() + tile - 1) / tile);
+    ctx.parallel_for(S * tiles_per_query, 1, [&](size_t a, size_t b) {
+        thread_local fvec dots, scratch;
+        for (size_t task = a; task < b; ++task) {
+            const size_t t = task / tiles_per_query, i0 = (task % tiles_per_query) * tile;
+            const size_t n_valid = scores[t].size();
+            if (i0 >= n_valid) continue;
+            const size_t i1 = std::min(n_valid, i0 + tile), n = i1 - i0;
+            dots.resize(ih * n);
+            scratch.resize(id);
+            kernels::linear_rows(q.data() + t * ih * id, id, ih, keys, i0, i1, dots.data(), n, scratch.data());
+            float* out = scores[t].data() + i0;
+            std::fill(out, out + n, 0.0f);
+            for (size_t h = 0; h < ih; ++h) {
+                const float wh = hw[t * ih + h];
+                const float* dh = dots.data() + h * n;
+                for (size_t i = 0; i < n; ++i) out[i] += wh * std::max(dh[i], 0.0f);
+            }
+        }
+    });
     std::vector<std::vector<int32_t>> selected(S);
     ctx.parallel_for(S, 1, [&](size_t t0, size_t t1) {
-        std::vector<float> score;
-        std::vector<int32_t> top;
         for (size_t t = t0; t < t1; ++t) {
-            const int64_t pos = start + int64_t(t);
-            const int n_valid = int((pos + 1) / 4);
-            score.assign(size_t(n_valid), 0.0f);
-            for (int i = 0; i < n_valid; ++i) {
-                const float* k = st.index_keys.data() + size_t(i) * id;
-                float acc = 0;
-                for (size_t h = 0; h < ih; ++h) {
-                    const float dotv = kernels::dot(q.data() + (t * ih + h) * id, k, id);
-                    acc += hw[t * ih + h] * std::max(dotv, 0.0f);
-                }
-                score[size_t(i)] = acc;
-            }
-            kernels::topk_indices(score.data(), n_valid, s.index_topk, top);
-            std::sort(top.begin(), top.end());
-            selected[t] = top;
+            kernels::topk_indices(scores[t].data(), int(scores[t].size()), s.index_topk, selected[t]);
+            std::sort(selected[t].begin(), selected[t].end());
         }
     });
     if (tr) {  // fixed width index_topk, ascending ids, -1 padded (the reference's layout)
@@ -115,30 +132,36 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
         compress_tokens(ctx, w.compressor, cs, st.compressor, x, S, start, st.compressed);
     }
 
-    // attention core, one task per query token (all heads share its row list)
+    // attention core: one task per (query, head); the heads of a query share its row list
     fvec o(S * H * d);
     const float scale = float(1.0 / std::sqrt(double(d)));
-    ctx.parallel_for(S, 1, [&](size_t t0, size_t t1) {
+    auto rows_of = [&](size_t t, std::vector<const float*>& rows) {
+        const int64_t pos = start + int64_t(t);
+        rows.clear();
+        for (int64_t p = std::max<int64_t>(0, pos - int64_t(W) + 1); p <= pos; ++p)
+            rows.push_back(p >= start ? kv.data() + size_t(p - start) * d : st.window.data() + size_t(p % int64_t(W)) * d);
+        if (as.ratio == 4) {
+            for (int32_t i : csa[t]) rows.push_back(st.compressed.data() + size_t(i) * d);
+        } else if (as.ratio > 0) {
+            const int64_t visible = (pos + 1) / as.ratio;
+            for (int64_t i = 0; i < visible; ++i) rows.push_back(st.compressed.data() + size_t(i) * d);
+        }
+    };
+    ctx.parallel_for(S * H, S == 1 ? 1 : H, [&](size_t a, size_t b) {
         std::vector<const float*> rows;
         std::vector<float> scores;
-        for (size_t t = t0; t < t1; ++t) {
-            const int64_t pos = start + int64_t(t);
-            rows.clear();
-            for (int64_t p = std::max<int64_t>(0, pos - int64_t(W) + 1); p <= pos; ++p)
-                rows.push_back(p >= start ? kv.data() + size_t(p - start) * d : st.window.data() + size_t(p % int64_t(W)) * d);
-            if (as.ratio == 4) {
-                for (int32_t i : csa[t]) rows.push_back(st.compressed.data() + size_t(i) * d);
-            } else if (as.ratio > 0) {
-                const int64_t visible = (pos + 1) / as.ratio;
-                for (int64_t i = 0; i < visible; ++i) rows.push_back(st.compressed.data() + size_t(i) * d);
+        size_t rows_for = SIZE_MAX;
+        for (size_t task = a; task < b; ++task) {
+            const size_t t = task / H, h = task % H;
+            if (t != rows_for) {
+                rows_of(t, rows);
+                rows_for = t;
             }
             scores.resize(rows.size());
-            for (size_t h = 0; h < H; ++h) {
-                float* oh = o.data() + (t * H + h) * d;
-                kernels::attend_with_sink(q.data() + (t * H + h) * d, rows.data(), rows.size(), d, scale, w.sink[h],
-                                          scores.data(), oh);
-                kernels::apply_rope(oh + d - rd, as.rope_freqs, int(rd), pos, true);
-            }
+            float* oh = o.data() + (t * H + h) * d;
+            kernels::attend_with_sink(q.data() + (t * H + h) * d, rows.data(), rows.size(), d, scale, w.sink[h],
+                                      scores.data(), oh);
+            kernels::apply_rope(oh + d - rd, as.rope_freqs, int(rd), start + int64_t(t), true);
         }
     });
 

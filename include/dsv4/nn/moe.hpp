@@ -59,52 +59,101 @@ inline routing route(const context& ctx, const model_shape& s, const moe_weights
     return r;
 }
 
-// out[T', D] = expert(x rows) with per-row weights (nullptr: weight 1).
-inline void expert_forward(const context& ctx, const model_shape& s, const expert_weights& w, const float* x, size_t T,
-                           const float* row_weights, float limit, float* out) {
-    const size_t I = size_t(s.moe_inter_dim);
-    fvec g(T * I), u(T * I);
-    linear(ctx, x, T, w.w1, g.data());
-    linear(ctx, x, T, w.w3, u.data());
-    for (size_t t = 0; t < T; ++t)
-        kernels::swiglu(g.data() + t * I, u.data() + t * I, I, limit, row_weights ? row_weights[t] : 1.0f);
-    linear(ctx, g.data(), T, w.w2, out);
-}
-
+// All experts of a call (routed ones with their token groups, then the shared one) run as
+// one pool of row tiles in two parallel waves: (1) gate/up rows + SwiGLU, (2) down-projection
+// rows. Each output element is one fixed-order dot product on one thread, and the expert
+// outputs are added in expert-id order, so the result does not depend on the thread count.
 inline void moe_forward(const context& ctx, const model_shape& s, const moe_weights& w, bool shared_clamp,
                         const float* x, size_t T, std::span<const int32_t> ids, float* y, const std::string& name,
                         trace* tr) {
     const size_t D = size_t(s.dim), E = size_t(s.n_routed_experts), k = size_t(s.n_activated_experts);
+    const size_t I = size_t(s.moe_inter_dim);
     const routing r = route(ctx, s, w, x, T, ids);
     if (tr) {
         tr->add(name + ".gate_indices", r.experts);
         tr->add(name + ".gate_weights", r.weights.data(), r.weights.size());
     }
-    std::fill(y, y + T * D, 0.0f);
-    // group (token, weight) pairs by expert, tokens in order
-    std::vector<std::vector<std::pair<int32_t, float>>> by_expert(E);
-    for (size_t t = 0; t < T; ++t)
-        for (size_t j = 0; j < k; ++j) by_expert[size_t(r.experts[t * k + j])].push_back({int32_t(t), r.weights[t * k + j]});
-    fvec xe, we, oe;
-    for (size_t e = 0; e < E; ++e) {
-        const auto& list = by_expert[e];
-        if (list.empty()) continue;
-        const size_t n = list.size();
-        xe.resize(n * D);
-        we.resize(n);
-        oe.resize(n * D);
-        for (size_t i = 0; i < n; ++i) {
-            std::copy(x + size_t(list[i].first) * D, x + size_t(list[i].first + 1) * D, xe.begin() + long(i * D));
-            we[i] = list[i].second;
+    struct job {
+        const expert_weights* weights;
+        std::vector<int32_t> tokens;  // empty for the shared expert (all tokens)
+        fvec row_weight, xe, h, out;
+        float limit;
+        size_t n;
+        const float* input() const { return tokens.empty() ? xe_shared : xe.data(); }
+        const float* xe_shared = nullptr;
+    };
+    std::vector<job> jobs;
+    {
+        std::vector<std::vector<std::pair<int32_t, float>>> by_expert(E);
+        for (size_t t = 0; t < T; ++t)
+            for (size_t j = 0; j < k; ++j) by_expert[size_t(r.experts[t * k + j])].push_back({int32_t(t), r.weights[t * k + j]});
+        for (size_t e = 0; e < E; ++e) {
+            if (by_expert[e].empty()) continue;
+            job jb;
+            jb.weights = &w.experts[e];
+            jb.limit = float(s.swiglu_limit);
+            jb.n = by_expert[e].size();
+            jb.xe.resize(jb.n * D);
+            for (size_t i = 0; i < jb.n; ++i) {
+                jb.tokens.push_back(by_expert[e][i].first);
+                jb.row_weight.push_back(by_expert[e][i].second);
+                std::copy(x + size_t(by_expert[e][i].first) * D, x + size_t(by_expert[e][i].first + 1) * D,
+                          jb.xe.begin() + long(i * D));
+            }
+            jobs.push_back(std::move(jb));
         }
-        expert_forward(ctx, s, w.experts[e], xe.data(), n, we.data(), float(s.swiglu_limit), oe.data());
-        for (size_t i = 0; i < n; ++i) {
-            float* yt = y + size_t(list[i].first) * D;
-            for (size_t c = 0; c < D; ++c) yt[c] += oe[i * D + c];
+        job sh;
+        sh.weights = &w.shared;
+        sh.limit = shared_clamp ? float(s.swiglu_limit) : 0.0f;
+        sh.n = T;
+        sh.xe_shared = x;
+        jobs.push_back(std::move(sh));
+    }
+    for (auto& jb : jobs) {
+        jb.h.resize(jb.n * I);
+        jb.out.resize(jb.n * D);
+    }
+    // wave 1: rows [i0, i1) of w1 and w3 for one job, then SwiGLU on those columns
+    const size_t tile1 = std::min<size_t>(I, 128), tiles1 = (I + tile1 - 1) / tile1;
+    ctx.parallel_for(jobs.size() * tiles1, 1, [&](size_t a, size_t b) {
+        thread_local fvec g, u, scratch;
+        for (size_t task = a; task < b; ++task) {
+            job& jb = jobs[task / tiles1];
+            const size_t i0 = (task % tiles1) * tile1, i1 = std::min(I, i0 + tile1), n = jb.n, cols = i1 - i0;
+            g.resize(n * cols);
+            u.resize(n * cols);
+            scratch.resize(D);
+            kernels::linear_rows(jb.input(), D, n, jb.weights->w1, i0, i1, g.data(), cols, scratch.data());
+            kernels::linear_rows(jb.input(), D, n, jb.weights->w3, i0, i1, u.data(), cols, scratch.data());
+            for (size_t t = 0; t < n; ++t) {
+                kernels::swiglu(g.data() + t * cols, u.data() + t * cols, cols, jb.limit,
+                                jb.tokens.empty() ? 1.0f : jb.row_weight[t]);
+                std::copy(g.begin() + long(t * cols), g.begin() + long((t + 1) * cols), jb.h.begin() + long(t * I + i0));
+            }
+        }
+    });
+    // wave 2: rows [d0, d1) of w2 for one job
+    const size_t tile2 = std::min<size_t>(D, 256), tiles2 = (D + tile2 - 1) / tile2;
+    ctx.parallel_for(jobs.size() * tiles2, 1, [&](size_t a, size_t b) {
+        thread_local fvec scratch;
+        for (size_t task = a; task < b; ++task) {
+            job& jb = jobs[task / tiles2];
+            const size_t d0 = (task % tiles2) * tile2, d1 = std::min(D, d0 + tile2);
+            scratch.resize(I);
+            kernels::linear_rows(jb.h.data(), I, jb.n, jb.weights->w2, d0, d1, jb.out.data() + d0, D, scratch.data());
+        }
+    });
+    // sum in a fixed order: routed experts by id, then the shared expert
+    std::fill(y, y + T * D, 0.0f);
+    for (size_t j = 0; j + 1 < jobs.size(); ++j) {
+        const job& jb = jobs[j];
+        for (size_t i = 0; i < jb.n; ++i) {
+            float* yt = y + size_t(jb.tokens[i]) * D;
+            const float* o = jb.out.data() + i * D;
+            for (size_t c = 0; c < D; ++c) yt[c] += o[c];
         }
     }
-    fvec sh(T * D);
-    expert_forward(ctx, s, w.shared, x, T, nullptr, shared_clamp ? float(s.swiglu_limit) : 0.0f, sh.data());
+    const fvec& sh = jobs.back().out;
     for (size_t i = 0; i < T * D; ++i) y[i] += sh[i];
 }
 
