@@ -4,15 +4,14 @@
 //   model/info                   weight bytes read per decoded token (the roofline's denominator)
 //   model/prefill/512            one 512-token prompt into a fresh sequence (tokens/s)
 //   model/decode/64              64 single-token steps from an empty sequence (tokens/s)
-//   model/decode_at/<C>          one decode step at context C (time per step), and the state bytes
-//                                at C against the config's KV formula. The state at C is made up:
-//                                every per-layer buffer gets the size it has after C tokens (window,
-//                                compressed entries, indexer keys) with random contents, so the step
-//                                does exactly the work of a real one at that depth, without the
-//                                minutes a real 64K prefill takes.
-//   model/decode_at_real/<C>     the same after a real chunked prefill of C tokens (checks the
-//                                made-up state against a real one; small C only).
-//   model/peak_rss               getrusage peak RSS against weights + largest sequence state.
+//   model/decode_vs_context      decode steps at contexts 2K..64K (median step time), and the state
+//                                bytes at each against the config's KV formula. The state at C is
+//                                built to size: every per-layer buffer gets the size it has after C
+//                                tokens (window, compressed entries, indexer keys) with random
+//                                contents, so a step does the work of a real one at that depth
+//                                without the minutes a real 64K prefill takes; a state from a real
+//                                chunked prefill of 2K tokens ("real_2048") checks that.
+//   model/peak_rss               getrusage peak RSS against weights + the most state bytes alive.
 // Threads: DSV4_BENCH_THREADS (default all); DSV4_BENCH_QUICK=1 runs fewer steps and contexts.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -97,7 +96,7 @@ const bench_model& the_model() {
     return *m;
 }
 
-size_t largest_state = 0;  // bytes of the largest sequence state built so far
+size_t largest_state = 0;  // most sequence-state bytes alive at once so far
 void note_state(const sequence_state& s) { largest_state = std::max(largest_state, s.bytes()); }
 
 std::vector<int32_t> random_ids(size_t n, uint64_t seed) {
@@ -196,47 +195,58 @@ sequence_state made_up_state(const bench_model& m, int64_t context, int64_t extr
     return seq;
 }
 
-void state_counters(benchmark::State& state, const bench_model& m, size_t bytes, int64_t context) {
-    state.counters["context"] = double(context);
-    state.counters["state_bytes"] = double(bytes);
-    state.counters["kv_formula_bf16_bytes"] = double(kv_cache_bytes(m.shape(), context, kv_storage::reference_bf16));
-    state.counters["kv_formula_trained_bytes"] =
-        double(kv_cache_bytes(m.shape(), context, kv_storage::trained_precision));
-}
-
-void decode_at(benchmark::State& state, bool real) {
+// Decode steps at several contexts, interleaved: every round runs one step on each state in
+// turn, so a change of load on a shared machine hits every context alike; medians reported.
+// Counters per point P ("2048", ..., "real_2048"): median_step_seconds_P, min_step_seconds_P,
+// state_bytes_P (before the steps), state_bytes_after_P, kv_formula_bf16_P, kv_formula_trained_P.
+void decode_vs_context(benchmark::State& state, std::vector<int64_t> contexts, int64_t real_context, int rounds) {
     const auto& m = the_model();
-    const int64_t context = state.range(0);
-    const int64_t steps = int64_t(state.max_iterations) + 2;
-    sequence_state seq;
-    if (real) {
-        seq = m.new_sequence(context + steps);
-        const auto ids = random_ids(size_t(context), 3);
+    struct point {
+        std::string name;
+        int64_t context;
+        sequence_state seq;
+        size_t bytes = 0;
+        std::vector<double> step;
+    };
+    const int warm = 2;
+    const int64_t extra = rounds + warm;
+    std::vector<point> pts;
+    for (int64_t c : contexts) pts.push_back({std::to_string(c), c, made_up_state(m, c, extra)});
+    if (real_context > 0) {
+        point p{"real_" + std::to_string(real_context), real_context, m.new_sequence(real_context + extra)};
+        const auto ids = random_ids(size_t(real_context), 3);
         const size_t chunk = 1024;
         for (size_t i = 0; i < ids.size(); i += chunk)
-            m.forward(seq, std::span<const int32_t>(ids.data() + i, std::min(chunk, ids.size() - i)));
-    } else {
-        seq = made_up_state(m, context, steps);
+            m.forward(p.seq, std::span<const int32_t>(ids.data() + i, std::min(chunk, ids.size() - i)));
+        pts.push_back(std::move(p));
     }
-    const size_t bytes = seq.bytes();
-    note_state(seq);
-    const auto ids = random_ids(size_t(steps), 4);
-    for (int w = 0; w < 2; ++w)  // warm-up steps (first appends, TBB wake-up), not timed
-        m.forward(seq, std::span<const int32_t>(ids.data() + w, 1));
-    size_t i = 2;
-    std::vector<double> step;  // seconds of each step: the median resists the noise of a shared machine
-    for (auto _ : state) {
+    for (auto& p : pts) p.bytes = p.seq.bytes();
+    const auto ids = random_ids(size_t(extra), 4);
+    auto step = [&](point& p, int r) {
         const auto t0 = std::chrono::steady_clock::now();
-        auto r = m.forward(seq, std::span<const int32_t>(ids.data() + (i++ % ids.size()), 1));
-        benchmark::DoNotOptimize(r.logits.data());
-        step.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        auto out = m.forward(p.seq, std::span<const int32_t>(ids.data() + r, 1));
+        benchmark::DoNotOptimize(out.logits.data());
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    for (auto _ : state) {
+        for (int r = 0; r < warm; ++r)  // first appends, TBB wake-up: not counted
+            for (auto& p : pts) step(p, r);
+        for (int r = warm; r < warm + rounds; ++r)
+            for (auto& p : pts) p.step.push_back(step(p, r));
     }
-    std::sort(step.begin(), step.end());
-    state.counters["median_step_seconds"] = step.empty() ? 0.0 : step[step.size() / 2];
-    state.counters["min_step_seconds"] = step.empty() ? 0.0 : step.front();
-    note_state(seq);
-    state_counters(state, m, bytes, context);
-    state.counters["state_bytes_after_steps"] = double(seq.bytes());
+    size_t live = 0;
+    for (auto& p : pts) {
+        std::sort(p.step.begin(), p.step.end());
+        state.counters["median_step_seconds_" + p.name] = p.step.empty() ? 0.0 : p.step[p.step.size() / 2];
+        state.counters["min_step_seconds_" + p.name] = p.step.empty() ? 0.0 : p.step.front();
+        state.counters["state_bytes_" + p.name] = double(p.bytes);
+        state.counters["state_bytes_after_" + p.name] = double(p.seq.bytes());
+        state.counters["kv_formula_bf16_" + p.name] = double(kv_cache_bytes(m.shape(), p.context, kv_storage::reference_bf16));
+        state.counters["kv_formula_trained_" + p.name] =
+            double(kv_cache_bytes(m.shape(), p.context, kv_storage::trained_precision));
+        live += p.seq.bytes();
+    }
+    largest_state = std::max(largest_state, live);  // all these states are alive together
 }
 
 void peak_rss(benchmark::State& state) {
@@ -254,16 +264,10 @@ void register_all() {
     benchmark::RegisterBenchmark("model/prefill", [](benchmark::State& s) { feed_tokens(s, 512); })->Arg(512)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("model/decode", [](benchmark::State& s) { feed_tokens(s, 1); })->Arg(64)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
     const std::vector<int64_t> contexts = q ? std::vector<int64_t>{2048, 16384, 65536}
-                                            : std::vector<int64_t>{2048, 8192, 16384, 32768, 65536};
-    for (int64_t c : contexts)
-        benchmark::RegisterBenchmark("model/decode_at", [](benchmark::State& s) { decode_at(s, false); })
-            ->Arg(c)
-            ->Iterations(q ? 8 : 24)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark("model/decode_at_real", [](benchmark::State& s) { decode_at(s, true); })
-        ->Arg(2048)
-        ->Iterations(q ? 8 : 24)
+                                            : std::vector<int64_t>{2048, 4096, 8192, 16384, 32768, 65536};
+    benchmark::RegisterBenchmark("model/decode_vs_context",
+                                 [=](benchmark::State& s) { decode_vs_context(s, contexts, 2048, q ? 6 : 20); })
+        ->Iterations(1)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("model/peak_rss", peak_rss)->Iterations(1);
