@@ -7,7 +7,8 @@
 //       prints the assistant message as JSON; a completion the official parser would
 //       reject prints the reason on stderr and exits with status 2
 //   dsv4-chat run --checkpoint DIR --tokenizer FILE [encode options] [--max-new-tokens N]
-//                 [--temperature T] [--seed S] [--threads N] [--verbose]  < messages.json
+//                 [--temperature T] [--seed S] [--threads N] [--verbose] [--replay FILE]
+//                 < messages.json
 //       encodes the messages, generates the assistant turn and streams it, then prints the
 //       parsed message (the output format is described in run_help below)
 //
@@ -50,7 +51,9 @@ constexpr const char* run_help = R"(Output of `run` (stdout), streamed as tokens
 Each [...] header starts a line. The completion given to the parser is the decoded tokens up
 to the first end-of-sentence token, followed by that token's text, as the reference does.
 --verbose adds on stderr: the prompt's token count and ids (as `encode --ids`), the
-generated ids and timings.
+generated ids and timings. --replay FILE forces the first generated tokens to the tokens of
+FILE's text (sampling goes on after them if it has no end-of-sentence): it shows how a given
+completion streams and parses with this checkpoint running on it.
 Exit status: 0 the turn ended with end-of-sentence and parsed; 1 bad arguments, messages,
 tokenizer or checkpoint; 2 the completion was rejected by the parser (the reason and the raw
 completion text go to stderr); 3 --max-new-tokens was reached before end-of-sentence (the
@@ -129,6 +132,7 @@ struct run_args {
     std::uint64_t seed = 33377335;
     int threads = 0;
     bool verbose = false;
+    std::string replay_path;
 };
 
 // Writes stream events to stdout in the documented sections.
@@ -209,6 +213,8 @@ int run(const prompt_args& pa, const run_args& ra) {
     const auto tok = tokenizer::from_file(ra.tokenizer_path);
     const std::int32_t eos = tok.require_token(tokens::eos);
     const std::vector<std::int32_t> prompt = tok.encode(prompt_text);
+    const std::vector<std::int32_t> forced =
+        ra.replay_path.empty() ? std::vector<std::int32_t>() : tok.encode(read_file(ra.replay_path));
     if (ra.verbose) {
         std::fprintf(stderr, "prompt: %zu tokens\nprompt ids: %s\n", prompt.size(), ids_json(prompt).c_str());
     }
@@ -231,6 +237,12 @@ int run(const prompt_args& pa, const run_args& ra) {
         completion += piece;
         printer.print(stream.feed(piece));
     };
+    // The next token: forced while --replay has tokens left, else sampled.
+    std::mt19937_64 rng(ra.seed);
+    auto choose = [&](const dsv4::forward_result& r) {
+        if (generated.size() < forced.size()) return forced[generated.size()];
+        return dsv4::sample_token(r.logits.data(), vocab, ra.temperature, rng);
+    };
     auto report = [&](int status) {
         if (ra.verbose) {
             const std::size_t steps = generated.empty() ? 0 : generated.size() - 1;
@@ -243,12 +255,11 @@ int run(const prompt_args& pa, const run_args& ra) {
     };
     try {
         if (ra.max_new_tokens > 0) {
-            std::mt19937_64 rng(ra.seed);
             auto seq = model->new_sequence(std::int64_t(prompt.size()) + ra.max_new_tokens);
             auto t0 = clock::now();
             auto r = model->forward(seq, prompt);
             prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
-            std::int32_t next = dsv4::sample_token(r.logits.data(), vocab, ra.temperature, rng);
+            std::int32_t next = choose(r);
             for (;;) {
                 generated.push_back(next);
                 feed(decoder.push(next));
@@ -260,7 +271,7 @@ int run(const prompt_args& pa, const run_args& ra) {
                 t0 = clock::now();
                 r = model->forward(seq, std::span<const std::int32_t>(&next, 1));
                 decode_s += std::chrono::duration<double>(clock::now() - t0).count();
-                next = dsv4::sample_token(r.logits.data(), vocab, ra.temperature, rng);
+                next = choose(r);
             }
         }
         // The reference appends EOS when the limit was reached first.
@@ -329,6 +340,8 @@ int main(int argc, char** argv) {
     run_cmd->add_option("--seed", ra.seed, "sampling seed (default 33377335, generate.py's)");
     run_cmd->add_option("--threads", ra.threads, "worker threads (0 = all)")->check(CLI::NonNegativeNumber);
     run_cmd->add_flag("-v,--verbose", ra.verbose, "prompt ids, generated ids and timings on stderr");
+    run_cmd->add_option("--replay", ra.replay_path, "force the first generated tokens to those of this text")
+        ->check(CLI::ExistingFile);
 
     try {
         app.parse(argc, argv);

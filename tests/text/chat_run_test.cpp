@@ -174,6 +174,46 @@ TEST(ChatRun, GreedyRunsRepeatAndRespectTheLimit) {
     }
 }
 
+// A completion forced with --replay streams in the documented sections and parses.
+TEST(ChatRun, ReplayedCompletionStreamsInSections) {
+    if (!cli_built()) GTEST_SKIP() << "dsv4-chat is not built";
+    const std::string eos(dsv4::text::tokens::eos);
+    const std::string completion =
+        "The user asks about the weather.\nI should call the tool.</think>Let me check.\n\n"
+        "<｜DSML｜tool_calls>\n"
+        "<｜DSML｜invoke name=\"get_weather\">\n"
+        "<｜DSML｜parameter name=\"city\" string=\"true\">Rome</｜DSML｜parameter>\n"
+        "<｜DSML｜parameter name=\"days\" string=\"false\">3</｜DSML｜parameter>\n"
+        "</｜DSML｜invoke>\n"
+        "</｜DSML｜tool_calls>" + eos;
+    const std::string replay = (work_dir() / "replay.txt").string();
+    {
+        std::ofstream f(replay, std::ios::binary);
+        f << completion;
+    }
+    const json expected = dsv4::text::parse_completion(completion, dsv4::text::thinking_mode::thinking);
+    ASSERT_EQ(expected["tool_calls"].size(), 1u);
+    const result r = run_cli(run_args("thinking", "--replay '" + replay + "' -v"), with_tools);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "[reasoning]\nThe user asks about the weather.\nI should call the tool.\n"
+                     "[answer]\nLet me check.\n"
+                     "[tool call 0] get_weather {\"city\": \"Rome\", \"days\": 3}\n"
+                     "[message]\n" + dsv4::text::pyjson::dumps(expected) + "\n");
+    // The limit cuts a replay like any generation.
+    const result cut = run_cli(run_args("thinking", "--replay '" + replay + "' -n 4"), with_tools);
+    EXPECT_EQ(cut.status, 3) << cut.err;
+    EXPECT_EQ(cut.out.rfind("[reasoning]\nThe user", 0), 0u) << cut.out;
+    // Replayed text that the parser rejects: status 2, reason and raw text on stderr.
+    {
+        std::ofstream f(replay, std::ios::binary);
+        f << "no closing tag" << eos;
+    }
+    const result bad = run_cli(run_args("thinking", "--replay '" + replay + "'"), with_tools);
+    EXPECT_EQ(bad.status, 2) << bad.err;
+    EXPECT_NE(bad.err.find("</think>"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("completion text: \"no closing tag"), std::string::npos) << bad.err;
+}
+
 TEST(ChatRun, SampledRunsRepeatForOneSeed) {
     if (!cli_built()) GTEST_SKIP() << "dsv4-chat is not built";
     const result a = run_cli(run_args("thinking", "-n 8 --temperature 1 --seed 7 -v"), user_only);
