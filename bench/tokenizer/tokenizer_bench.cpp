@@ -177,16 +177,19 @@ void print_table(const median_reporter& rep, const nlohmann::json& hf, const std
     };
     const bool have = !hf.is_null();
     const std::string anchor = have ? "HF tokenizers " + hf.value("version", std::string("?")) : "HF tokenizers";
-    std::printf("| tokenizer, long_text.txt (%zu bytes) | dsv4 | %s | dsv4 / HF | target |\n", long_text().size(),
-                anchor.c_str());
-    std::printf("|---|---|---|---|---|\n");
+    std::printf("| tokenizer, long_text.txt (%zu bytes) | dsv4 | %s | dsv4 / HF | target | met? |\n",
+                long_text().size(), anchor.c_str());
+    std::printf("|---|---|---|---|---|---|\n");
     const std::string na = "unavailable (" + unavailable + ")";
     {
+        // Target: at most 0.22 s (HF's load of this file on a quiet machine) and at most HF's
+        // load in this run.
         const double s = get("tokenizer/load").seconds;
-        const std::string h = have ? fixed(hf["load_s"].get<double>(), 3) + " s" : na;
-        const std::string ratio = have ? fixed(hf["load_s"].get<double>() / s, 1) + "× faster" : "-";
-        std::printf("| load tokenizer.json | %s s | %s | %s | ≤ 0.22 s |\n", fixed(s, 3).c_str(), h.c_str(),
-                    ratio.c_str());
+        const double h = have ? hf["load_s"].get<double>() : 0;
+        const std::string ratio = have ? fixed(h / s, 1) + "× faster" : "-";
+        const bool met = s <= 0.22 && (!have || s <= h);
+        std::printf("| load tokenizer.json | %s s | %s | %s | ≤ 0.22 s and ≤ HF | %s |\n", fixed(s, 3).c_str(),
+                    have ? (fixed(h, 3) + " s").c_str() : na.c_str(), ratio.c_str(), met ? "yes" : "NO");
     }
     const unsigned threads = unsigned(oneapi::tbb::this_task_arena::max_concurrency());
     struct row {
@@ -200,10 +203,11 @@ void print_table(const median_reporter& rep, const nlohmann::json& hf, const std
                              "encode " + std::to_string(documents().size()) + " documents, " +
                                  std::to_string(threads) + " threads"}}) {
         const double mb = get(r.name).bytes_per_second / 1e6;
-        const std::string h = have ? fixed(hf[r.key].get<double>(), 1) + " MB/s" : na;
-        const std::string ratio = have ? fixed(mb / hf[r.key].get<double>(), 1) + "×" : "-";
-        std::printf("| %s | %s MB/s | %s | %s | ≥ 10× |\n", r.label.c_str(), fixed(mb, 1).c_str(), h.c_str(),
-                    ratio.c_str());
+        const double h = have ? hf[r.key].get<double>() : 0;
+        const std::string ratio = have ? fixed(mb / h, 1) + "×" : "-";
+        const char* met = have ? (mb >= 10 * h ? "yes" : "NO") : "-";
+        std::printf("| %s | %s MB/s | %s | %s | ≥ 10× | %s |\n", r.label.c_str(), fixed(mb, 1).c_str(),
+                    have ? (fixed(h, 1) + " MB/s").c_str() : na.c_str(), ratio.c_str(), met);
     }
     if (have) {
         const bool same = hf["ids"].get<std::size_t>() == total_ids && hf["batch_ids"].get<std::size_t>() == batch_ids;
