@@ -105,6 +105,7 @@ public:
             block_forward(weights_.layers[size_t(l)], seq.layers()[size_t(l)], l, "layers." + std::to_string(l), X.data(),
                           S, start, ids, tr);
         seq.advance(int64_t(S));
+        seq.record_tokens(ids);
         return head(X, S, weights_.hc_head, weights_.norm, req);
     }
 
@@ -134,6 +135,19 @@ public:
                       S, start, ids, tr);
         seq.advance_mtp(int64_t(S));
         return head(X, S, w.hc_head, w.norm, req);
+    }
+
+    // Returns the sequence to position p <= position(): restores the latest mark at or before
+    // p (or the empty state) and re-feeds the recorded tokens up to p. The MTP block's state
+    // goes back to that mark's (it is not re-fed).
+    void rewind(sequence_state& seq, int64_t p) const {
+        if (p < 0 || p > seq.position())
+            fail("rewind: position ", p, " is outside [0, ", seq.position(), "] (the sequence's current position)");
+        if (p == seq.position()) return;
+        const std::vector<int32_t> history(seq.tokens().begin(), seq.tokens().begin() + p);
+        if (!seq.restore_latest_mark(p)) seq.reset();
+        const int64_t from = seq.position();
+        if (p > from) forward(seq, std::span<const int32_t>(history).subspan(size_t(from), size_t(p - from)));
     }
 
 private:

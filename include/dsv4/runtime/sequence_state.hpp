@@ -6,10 +6,20 @@
 // `score` rows of [coff*r, coff*d] f32 (overlap: rows [0, r) = previous block, [r, 2r) =
 // current; otherwise a ring by p mod r), reset to 0 / -inf for a new sequence.
 // The MTP block has its own window state and position. bytes() is exact accounting of
-// the f32 storage held.
+// the storage held.
+//
+// State control: a sequence_state is a value (copy = full snapshot in memory). It also
+// records the token ids it consumed and can keep light "marks": the window rings and
+// compressor partial blocks at a position, plus how many compressed entries existed then
+// (compressed entries are append-only, so truncating them restores them exactly).
+// model_core::rewind(seq, p) restores the latest mark at or before p (position 0 is always
+// available) and re-feeds the recorded tokens up to p. save()/load() write and read the
+// whole state as a safetensors file.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <span>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -48,6 +58,18 @@ struct layer_state {
     }
 };
 
+// The O(window) part of a sequence at one position (see model_core::rewind).
+struct sequence_mark {
+    int64_t position = 0;
+    int64_t mtp_position = 0;
+    struct layer_part {
+        std::vector<float> window;
+        compressor_state compressor, index_compressor;
+        size_t compressed_floats = 0, index_key_floats = 0;
+    };
+    std::vector<layer_part> layers, mtp;
+};
+
 class sequence_state {
 public:
     sequence_state() = default;
@@ -75,18 +97,95 @@ public:
     void advance(int64_t n) { position_ += n; }
     void advance_mtp(int64_t n) { mtp_position_ += n; }
 
+    // Token ids consumed by the main model, in order (tokens()[p] is at position p).
+    const std::vector<int32_t>& tokens() const { return tokens_; }
+    void record_tokens(std::span<const int32_t> ids) { tokens_.insert(tokens_.end(), ids.begin(), ids.end()); }
+
+    // Keeps a light mark of the current position (O(window) per layer).
+    const sequence_mark& mark() {
+        sequence_mark m;
+        m.position = position_;
+        m.mtp_position = mtp_position_;
+        auto part = [](const layer_state& l) {
+            return sequence_mark::layer_part{l.window, l.compressor, l.index_compressor, l.compressed.size(), l.index_keys.size()};
+        };
+        for (const auto& l : layers_) m.layers.push_back(part(l));
+        for (const auto& l : mtp_) m.mtp.push_back(part(l));
+        std::erase_if(marks_, [&](const sequence_mark& o) { return o.position == position_; });
+        marks_.push_back(std::move(m));
+        std::sort(marks_.begin(), marks_.end(), [](const auto& a, const auto& b) { return a.position < b.position; });
+        for (const auto& k : marks_)
+            if (k.position == position_) return k;
+        return marks_.back();
+    }
+    const std::vector<sequence_mark>& marks() const { return marks_; }
+
+    // Back to the state at mark `m` (which must be one of this sequence's marks); later marks
+    // and tokens are dropped. Returns false when no mark is at or before `position`.
+    bool restore_latest_mark(int64_t position) {
+        const sequence_mark* best = nullptr;
+        for (const auto& k : marks_)
+            if (k.position <= position) best = &k;
+        if (!best) return false;
+        auto apply = [](layer_state& l, const sequence_mark::layer_part& p) {
+            l.window = p.window;
+            l.compressor = p.compressor;
+            l.index_compressor = p.index_compressor;
+            l.compressed.resize(p.compressed_floats);
+            l.index_keys.resize(p.index_key_floats);
+        };
+        for (size_t i = 0; i < layers_.size(); ++i) apply(layers_[i], best->layers[i]);
+        for (size_t i = 0; i < mtp_.size(); ++i) apply(mtp_[i], best->mtp[i]);
+        position_ = best->position;
+        mtp_position_ = std::min(best->mtp_position, position_);
+        tokens_.resize(size_t(position_));
+        const int64_t keep = best->position;
+        std::erase_if(marks_, [&](const sequence_mark& o) { return o.position > keep; });
+        return true;
+    }
+    // Back to the empty state of a new sequence (marks and tokens dropped).
+    void reset() {
+        for (auto& l : layers_) clear_layer(l);
+        for (auto& l : mtp_) clear_layer(l);
+        position_ = mtp_position_ = 0;
+        tokens_.clear();
+        marks_.clear();
+    }
+
     size_t bytes() const {
-        size_t b = 0;
+        size_t b = 4 * tokens_.capacity();
         for (const auto& l : layers_) b += l.bytes();
         for (const auto& l : mtp_) b += l.bytes();
+        for (const auto& m : marks_)
+            for (const auto* parts : {&m.layers, &m.mtp})
+                for (const auto& p : *parts)
+                    b += 4 * (p.window.capacity() + p.compressor.kv.capacity() + p.compressor.score.capacity() +
+                              p.index_compressor.kv.capacity() + p.index_compressor.score.capacity());
         return b;
     }
 
+    // For loading a saved state (runtime/state_file.hpp).
+    void set_positions(int64_t position, int64_t mtp_position) {
+        position_ = position;
+        mtp_position_ = mtp_position;
+    }
+    std::vector<int32_t>& tokens_mut() { return tokens_; }
+
 private:
+    static void clear_layer(layer_state& l) {
+        std::fill(l.window.begin(), l.window.end(), 0.0f);
+        l.compressed.clear();
+        l.index_keys.clear();
+        if (l.compressor.ratio) l.compressor.init(l.compressor.ratio, l.compressor.width);
+        if (l.index_compressor.ratio) l.index_compressor.init(l.index_compressor.ratio, l.index_compressor.width);
+    }
+
     int64_t position_ = 0;
     int64_t mtp_position_ = 0;
     int64_t capacity_ = 0;
     std::vector<layer_state> layers_, mtp_;
+    std::vector<int32_t> tokens_;
+    std::vector<sequence_mark> marks_;
 };
 
 }  // namespace dsv4

@@ -1,0 +1,115 @@
+// dsv4/runtime/state_file.hpp — a sequence's whole state saved to / loaded from a file.
+//
+// The file is safetensors (F32 state tensors, I32 token history) with the positions and
+// the model shape's identifying sizes in __metadata__. Loading checks every tensor's shape
+// against the model shape and fails with a dsv4::error naming the file and the tensor;
+// writing is atomic (temporary file + rename).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <dsv4/config/config.hpp>
+#include <dsv4/error.hpp>
+#include <dsv4/io/safetensors.hpp>
+#include <dsv4/io/safetensors_writer.hpp>
+#include <dsv4/runtime/sequence_state.hpp>
+
+namespace dsv4 {
+
+namespace detail {
+
+inline std::string shape_fingerprint(const model_shape& s) {
+    std::string f = std::to_string(s.dim) + "/" + std::to_string(s.n_layers) + "/" + std::to_string(s.n_mtp_layers) + "/" +
+                    std::to_string(s.head_dim) + "/" + std::to_string(s.window_size) + "/" + std::to_string(s.index_head_dim) + "/";
+    for (int l = 0; l < s.n_blocks(); ++l) f += std::to_string(s.ratio(l)) + ",";
+    return f;
+}
+
+template <class F>
+void for_each_layer_tensor(std::vector<layer_state>& layers, const std::string& prefix, F&& f) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+        const std::string p = prefix + std::to_string(l) + ".";
+        f(p + "window", layers[l].window);
+        f(p + "compressed", layers[l].compressed);
+        f(p + "index_keys", layers[l].index_keys);
+        f(p + "compressor.kv", layers[l].compressor.kv);
+        f(p + "compressor.score", layers[l].compressor.score);
+        f(p + "index_compressor.kv", layers[l].index_compressor.kv);
+        f(p + "index_compressor.score", layers[l].index_compressor.score);
+    }
+}
+
+}  // namespace detail
+
+// Writes the state (without marks) to `path`.
+inline void save_state(const sequence_state& seq, const model_shape& s, const std::string& path) {
+    std::vector<tensor_to_write> out;
+    auto copy = seq;  // for_each needs mutable access; the copy keeps `seq` untouched
+    auto add = [&](const std::string& name, std::vector<float>& v) {
+        out.push_back(tensor_to_write::from(name, dtype::f32, {int64_t(v.size())}, v));
+    };
+    detail::for_each_layer_tensor(copy.layers(), "layers.", add);
+    detail::for_each_layer_tensor(copy.mtp_layers(), "mtp.", add);
+    out.push_back(tensor_to_write::from("tokens", dtype::i32, {int64_t(seq.tokens().size())}, seq.tokens()));
+    write_safetensors(path, std::move(out),
+                      {{"dsv4.state", "1"},
+                       {"position", std::to_string(seq.position())},
+                       {"mtp_position", std::to_string(seq.mtp_position())},
+                       {"capacity", std::to_string(seq.capacity())},
+                       {"shape", detail::shape_fingerprint(s)}});
+}
+
+inline sequence_state load_state(const model_shape& s, const std::string& path) {
+    safetensors_file f(path);
+    const auto& md = f.metadata();
+    auto field = [&](const char* k) -> const std::string& {
+        auto it = md.find(k);
+        if (it == md.end()) fail(path, ": not a dsv4 sequence state (metadata '", k, "' missing)");
+        return it->second;
+    };
+    field("dsv4.state");
+    if (field("shape") != detail::shape_fingerprint(s))
+        fail(path, ": state was saved for model shape ", field("shape"), ", this model is ", detail::shape_fingerprint(s));
+    auto number = [&](const char* k) {
+        try {
+            return std::stoll(field(k));
+        } catch (const std::exception&) {
+            fail(path, ": metadata '", k, "' is not a number");
+        }
+    };
+    const int64_t position = number("position"), mtp_position = number("mtp_position"), capacity = number("capacity");
+    if (position < 0 || mtp_position < 0 || position > capacity || mtp_position > capacity)
+        fail(path, ": positions ", position, "/", mtp_position, " do not fit the capacity ", capacity);
+    sequence_state seq(s, capacity);
+    auto read = [&](const std::string& name, std::vector<float>& v) {
+        const auto& t = f.at(name);
+        if (t.type != dtype::f32 || t.shape.size() != 1) fail(path, ": tensor '", name, "' must be a 1-D F32 tensor");
+        const size_t n = size_t(t.shape[0]);
+        // fixed-size parts must keep their size; growing parts must be whole entries
+        const bool growing = name.ends_with("compressed") || name.ends_with("index_keys");
+        if (!growing && n != v.size()) fail(path, ": tensor '", name, "' has ", n, " values, expected ", v.size());
+        const size_t width = name.ends_with("index_keys") ? size_t(s.index_head_dim) : size_t(s.head_dim);
+        if (growing && n % width != 0) fail(path, ": tensor '", name, "' is not a whole number of ", width, "-wide entries");
+        const float* p = t.as<float>(dtype::f32);
+        v.assign(p, p + n);
+    };
+    detail::for_each_layer_tensor(seq.layers(), "layers.", read);
+    detail::for_each_layer_tensor(seq.mtp_layers(), "mtp.", read);
+    const auto& tok = f.at("tokens");
+    if (tok.type != dtype::i32 || tok.shape.size() != 1 || tok.shape[0] != position)
+        fail(path, ": tensor 'tokens' must be I32 [", position, "]");
+    const auto* tp = tok.as<int32_t>(dtype::i32);
+    seq.tokens_mut().assign(tp, tp + position);
+    seq.set_positions(position, mtp_position);
+    // entry counts must agree with the position
+    for (size_t l = 0; l < seq.layers().size(); ++l) {
+        const auto& L = seq.layers()[l];
+        if (L.ratio > 0 && L.compressed.size() != size_t(position / L.ratio) * size_t(s.head_dim))
+            fail(path, ": layer ", l, " holds ", L.compressed.size() / size_t(s.head_dim), " compressed entries, position ",
+                 position, " implies ", position / L.ratio);
+    }
+    return seq;
+}
+
+}  // namespace dsv4
