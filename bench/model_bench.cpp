@@ -211,9 +211,9 @@ void decode_vs_context(benchmark::State& state, std::vector<int64_t> contexts, i
     const int warm = 2;
     const int64_t extra = rounds + warm;
     std::vector<point> pts;
-    for (int64_t c : contexts) pts.push_back({std::to_string(c), c, made_up_state(m, c, extra)});
+    for (int64_t c : contexts) pts.push_back({std::to_string(c), c, made_up_state(m, c, extra), 0, {}});
     if (real_context > 0) {
-        point p{"real_" + std::to_string(real_context), real_context, m.new_sequence(real_context + extra)};
+        point p{"real_" + std::to_string(real_context), real_context, m.new_sequence(real_context + extra), 0, {}};
         const auto ids = random_ids(size_t(real_context), 3);
         const size_t chunk = 1024;
         for (size_t i = 0; i < ids.size(); i += chunk)
