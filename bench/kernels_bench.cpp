@@ -9,8 +9,9 @@
 //                              core OpenBLAS chose is in the context as openblas_corename.
 //   gemv/dsv4_<fmt>/NxK        decode product (M = 1) with the weight in its stored format
 //                              (FP8 dense, FP4 routed experts, bf16 head/gate/compressors),
-//                              rotating over copies filling 512 MiB (about 2x the L3) so the
+//                              rotating over copies filling 512 MiB (well beyond the L3) so the
 //                              weights come from DRAM; bytes_per_second = weight bytes read.
+//   gemm_stored/dsv4_<fmt>/NxK prefill product (M = 512) of the FP8 / FP4 shapes in that format.
 // Every product is checked against a double-precision reference on sampled outputs.
 // Threads: DSV4_BENCH_THREADS (default all); DSV4_BENCH_QUICK=1 shrinks the bandwidth buffer.
 #include <benchmark/benchmark.h>
@@ -229,7 +230,9 @@ gemv_arena& weights_arena() {
     return a;
 }
 
-void gemv_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f) {
+// y[M, N] = x[M, K] · Wᵀ with W in its stored format from the arena. M = 1 (decode) rotates
+// over copies of W filling the arena; larger M (prefill) uses one copy (it is compute-bound).
+void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weight_format f) {
     auto& A = weights_arena();
     linear_weight proto;
     proto.format = f;
@@ -251,18 +254,18 @@ void gemv_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f) {
             break;
     }
     const size_t stride = (data_bytes + 63) / 64 * 64, sstride = (scale_bytes + 63) / 64 * 64;
-    const size_t copies = std::max<size_t>(1, A.data_bytes / stride);
+    const size_t copies = M == 1 ? std::max<size_t>(1, A.data_bytes / stride) : 1;
     std::vector<linear_weight> ws(copies, proto);
     for (size_t i = 0; i < copies; ++i) {
         ws[i].data = A.data.as<std::byte>() + i * stride;
         ws[i].scale = scale_bytes ? A.scales.as<uint8_t>() + i * sstride : nullptr;
     }
-    std::vector<float> x(K), y(N);
+    std::vector<float> x(M * K), y(M * N);
     bench::splitmix rng{K};
     for (auto& v : x) v = rng.uniform(1.0f);
     size_t i = 0;
     for (auto _ : state) {
-        nn::linear(ctx(), x.data(), 1, ws[i], y.data());
+        nn::linear(ctx(), x.data(), M, ws[i], y.data());
         benchmark::ClobberMemory();
         if (++i == copies) i = 0;
     }
@@ -281,10 +284,12 @@ void gemv_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f) {
         return 0.0f;
     };
     std::string why;
-    if (!check(x.data(), y.data(), 1, N, K, at, why)) state.SkipWithError(("dsv4 GEMV is wrong: " + why).c_str());
+    if (!check(x.data(), y.data(), M, N, K, at, why)) state.SkipWithError(("dsv4 product is wrong: " + why).c_str());
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.bytes()));
     state.counters["copies"] = double(copies);
     state.counters["weight_bytes"] = double(w.bytes());
+    state.counters["flops"] = benchmark::Counter(2.0 * double(M) * double(N) * double(K),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
 std::string shape_name(int64_t N, int64_t K) { return std::to_string(N) + "x" + std::to_string(K); }
@@ -312,14 +317,22 @@ void register_all() {
     }
     for (const auto& [nkf, uses] : bench::distinct_stored()) {
         const auto [N, K, f] = nkf;
-        const std::string label = uses;
-        benchmark::RegisterBenchmark(("gemv/dsv4_" + std::string(to_string(f)) + "/" + shape_name(N, K)).c_str(),
+        const std::string label = uses, fname(to_string(f)), shape = shape_name(N, K);
+        benchmark::RegisterBenchmark(("gemv/dsv4_" + fname + "/" + shape).c_str(),
                                      [=](benchmark::State& s) {
                                          s.SetLabel(label);
-                                         gemv_dsv4(s, size_t(N), size_t(K), f);
+                                         stored_product(s, 1, size_t(N), size_t(K), f);
                                      })
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
+        if (f == weight_format::fp8_e4m3 || f == weight_format::fp4_e2m1)  // prefill in the stored format
+            benchmark::RegisterBenchmark(("gemm_stored/dsv4_" + fname + "/" + shape).c_str(),
+                                         [=](benchmark::State& s) {
+                                             s.SetLabel(label);
+                                             stored_product(s, prefill_rows, size_t(N), size_t(K), f);
+                                         })
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
     }
 }
 
