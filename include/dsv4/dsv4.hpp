@@ -20,3 +20,16 @@
 #include <dsv4/io/safetensors.hpp>
 #include <dsv4/io/safetensors_writer.hpp>
 #include <dsv4/io/tensor_names.hpp>
+#include <dsv4/io/random_checkpoint.hpp>
+
+#include <dsv4/kernels/linear.hpp>
+
+#include <dsv4/nn/model.hpp>
+
+#include <dsv4/runtime/context.hpp>
+#include <dsv4/runtime/eval.hpp>
+#include <dsv4/runtime/generate.hpp>
+#include <dsv4/runtime/known_models.hpp>
+#include <dsv4/runtime/sampling.hpp>
+#include <dsv4/runtime/sequence_state.hpp>
+#include <dsv4/runtime/state_file.hpp>

@@ -48,6 +48,8 @@ struct model_options {
     int threads = 0;             // 0 = all hardware threads
     bool shared_expert_clamp = true;  // false reproduces the initial official revision
     bool check_config_json = true;    // compare the folder's config.json with the compiled config
+    bool allow_unexpected_tensors = false;  // true: tensors the model does not use are only listed (unused_tensors())
+    bool validate_weights = false;    // scan float weights for NaN/Inf at load (costs one pass over them)
 };
 
 struct forward_request {
@@ -74,6 +76,13 @@ public:
         nn::weight_loader loader(*checkpoint_, shape_);
         weights_ = loader.load();
         unused_ = loader.unused_tensors();
+        if (!unused_.empty() && !opt.allow_unexpected_tensors) {
+            std::string list;
+            for (size_t i = 0; i < unused_.size() && i < 5; ++i) list += (i ? ", '" : "'") + unused_[i] + "'";
+            fail(folder, ": checkpoint has ", unused_.size(), " tensor(s) that ", config_name, " does not use: ", list,
+                 unused_.size() > 5 ? ", ..." : "", " (model_options::allow_unexpected_tensors accepts them)");
+        }
+        if (opt.validate_weights) validate_finite(*checkpoint_);
         kernels::rope_params window{shape_.rope_head_dim, shape_.rope_theta, 0, 1.0, shape_.beta_fast, shape_.beta_slow};
         kernels::rope_params compressed{shape_.rope_head_dim, shape_.compress_rope_theta, shape_.original_seq_len,
                                         shape_.rope_factor, shape_.beta_fast, shape_.beta_slow};
@@ -151,6 +160,22 @@ public:
     }
 
 private:
+    // Every F32/BF16 value must be finite and no FP8 code may be NaN (e8m0 255 is always checked).
+    static void validate_finite(const checkpoint& ck) {
+        for (const auto& name : ck.names()) {
+            const auto& t = ck.at(name);
+            const size_t n = size_t(t.numel());
+            for (size_t i = 0; i < n; ++i) {
+                float v;
+                if (t.type == dtype::f32) v = reinterpret_cast<const float*>(t.data)[i];
+                else if (t.type == dtype::bf16) v = decode_bf16(reinterpret_cast<const uint16_t*>(t.data)[i]);
+                else if (t.type == dtype::f8_e4m3) v = decode_fp8_e4m3(reinterpret_cast<const uint8_t*>(t.data)[i]);
+                else break;
+                if (!std::isfinite(v)) fail(t.file, ": tensor '", name, "' value ", i, " is ", v, " (weights must be finite)");
+            }
+        }
+    }
+
     void check_tokens(const sequence_state& seq, std::span<const int32_t> ids, int64_t start, const char* what) const {
         if (ids.empty()) fail(what, ": no tokens given (a call needs at least one token)");
         for (size_t t = 0; t < ids.size(); ++t)
