@@ -111,6 +111,7 @@ void stream_read(benchmark::State& state) {
     }
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(chunks * chunk * sizeof(float)));
     state.counters["threads"] = bench::threads();
+    state.counters["buffer_bytes"] = double(chunks * chunk * sizeof(float));
 }
 
 // ---------------------------------------------------------------- checking
