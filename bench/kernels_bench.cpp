@@ -11,7 +11,8 @@
 //                              (FP8 dense, FP4 routed experts, bf16 head/gate/compressors),
 //                              rotating over copies filling 512 MiB (well beyond the L3) so the
 //                              weights come from DRAM; bytes_per_second = weight bytes read.
-//   gemm_stored/dsv4_<fmt>/NxK prefill product (M = 512) of the FP8 / FP4 shapes in that format.
+//   gemm_stored/dsv4_<fmt>/NxK/M:m  prefill product of the FP8 / FP4 shapes in that format, M = 512
+//                              and, for routed experts, M = 512 * 6 / 64 = 48 (one expert's share).
 // Every product is checked against a double-precision reference on sampled outputs.
 // Threads: DSV4_BENCH_THREADS (default all); DSV4_BENCH_QUICK=1 shrinks the bandwidth buffer.
 #include <benchmark/benchmark.h>
@@ -291,6 +292,7 @@ void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weigh
     state.counters["weight_bytes"] = double(w.bytes());
     state.counters["flops"] = benchmark::Counter(2.0 * double(M) * double(N) * double(K),
                                                  benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["M"] = double(M);
 }
 
 std::string shape_name(int64_t N, int64_t K) { return std::to_string(N) + "x" + std::to_string(K); }
@@ -326,11 +328,16 @@ void register_all() {
                                      })
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
-        if (f == weight_format::fp8_e4m3 || f == weight_format::fp4_e2m1)  // prefill in the stored format
-            benchmark::RegisterBenchmark(("gemm_stored/dsv4_" + fname + "/" + shape).c_str(),
+        // prefill in the stored format; routed experts also at the rows one expert sees on average
+        std::vector<size_t> rows;
+        if (f == weight_format::fp8_e4m3 || f == weight_format::fp4_e2m1) rows.push_back(prefill_rows);
+        if (f == bench::mini.expert_format && uses.find("experts.") != std::string::npos)
+            rows.push_back(prefill_rows * size_t(bench::mini.n_activated_experts) / size_t(bench::mini.n_routed_experts));
+        for (size_t M : rows)
+            benchmark::RegisterBenchmark(("gemm_stored/dsv4_" + fname + "/" + shape + "/M:" + std::to_string(M)).c_str(),
                                          [=](benchmark::State& s) {
                                              s.SetLabel(label);
-                                             stored_product(s, prefill_rows, size_t(N), size_t(K), f);
+                                             stored_product(s, M, size_t(N), size_t(K), f);
                                          })
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
