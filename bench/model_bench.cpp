@@ -49,6 +49,10 @@ void ensure_checkpoint() {
     const std::string tmp = dir + ".partial";
     fs::remove_all(tmp);
     fs::create_directories(tmp);
+    const auto need = release_checkpoint(bench::mini).bytes() + (int64_t(256) << 20);
+    if (const auto free = fs::space(tmp).available; free < uintmax_t(need))
+        fail("bench: the bench-mini checkpoint needs ", need >> 20, " MiB in ", tmp, ", only ", free >> 20,
+             " MiB are free (set DSV4_BENCH_DIR to another folder)");
     write_random_checkpoint(tmp, bench::mini, 2026);
     fs::remove_all(dir);
     fs::rename(tmp, dir);
