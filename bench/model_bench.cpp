@@ -65,36 +65,41 @@ int64_t checkpoint_file_bytes() {
     return b;
 }
 
+// Calls f(w, n, routed) for every matrix of the main model; n = how many times one decoded
+// token reads it (a routed expert: n_activated / n_routed on average).
+template <class F>
+void for_each_matrix(const nn::model_weights& W, const model_shape& s, F f) {
+    f(W.head, 1.0, false);
+    for (const auto& b : W.layers) {
+        const auto& a = b.attn;
+        for (const auto* w : {&a.wq_a, &a.wq_b, &a.wkv, &a.wo_a, &a.wo_b, &a.compressor.wkv, &a.compressor.wgate,
+                              &a.indexer.wq_b, &a.indexer.weights_proj, &a.indexer.compressor.wkv,
+                              &a.indexer.compressor.wgate, &b.ffn.gate, &b.ffn.shared.w1, &b.ffn.shared.w2,
+                              &b.ffn.shared.w3})
+            if (!w->empty()) f(*w, 1.0, false);
+        const auto& ex = b.ffn.experts;
+        const double share = ex.empty() ? 0.0 : double(s.n_activated_experts) / double(ex.size());
+        for (const auto& e : ex)
+            for (const auto* w : {&e.w1, &e.w2, &e.w3}) f(*w, share, true);
+    }
+}
+
 // Reads one byte of every page of every matrix, so that no measurement pays the first
 // page faults of the checkpoint mapping.
-void touch_weights(const nn::model_weights& W) {
+void touch_weights(const nn::model_weights& W, const model_shape& s) {
     volatile uint8_t sink = 0;
-    auto touch = [&](const kernels::linear_weight& w) {
-        if (w.empty()) return;
+    for_each_matrix(W, s, [&](const kernels::linear_weight& w, double, bool) {
         const auto* p = static_cast<const uint8_t*>(w.data);
         for (size_t i = 0; i < w.bytes(); i += 4096) sink = sink + p[i];
         if (w.scale) sink = sink + w.scale[0];
-    };
-    touch(W.head);
-    for (const auto& b : W.layers) {
-        for (const auto* w : {&b.attn.wq_a, &b.attn.wq_b, &b.attn.wkv, &b.attn.wo_a, &b.attn.wo_b, &b.attn.compressor.wkv,
-                              &b.attn.compressor.wgate, &b.attn.indexer.wq_b, &b.attn.indexer.weights_proj,
-                              &b.attn.indexer.compressor.wkv, &b.attn.indexer.compressor.wgate, &b.ffn.gate,
-                              &b.ffn.shared.w1, &b.ffn.shared.w2, &b.ffn.shared.w3})
-            touch(*w);
-        for (const auto& e : b.ffn.experts) {
-            touch(e.w1);
-            touch(e.w2);
-            touch(e.w3);
-        }
-    }
+    });
 }
 
 const bench_model& the_model() {
     static std::unique_ptr<bench_model> m = [] {
         ensure_checkpoint();
         auto p = std::make_unique<bench_model>(folder(), model_options{.threads = bench::threads()});
-        touch_weights(p->weights());
+        touch_weights(p->weights(), p->shape());
         return p;
     }();
     return *m;
@@ -111,15 +116,14 @@ std::vector<int32_t> random_ids(size_t n, uint64_t seed) {
 }
 
 // ---------------------------------------------------------------- weight bytes per token
-size_t lw(const kernels::linear_weight& w) { return w.empty() ? 0 : w.bytes(); }
 size_t fv(const std::vector<float>& v) { return v.size() * sizeof(float); }
 size_t hcw(const nn::hc_weights& h) { return fv(h.fn) + fv(h.base) + fv(h.scale); }
-size_t compressor_bytes(const nn::compressor_weights& c) { return lw(c.wkv) + lw(c.wgate) + fv(c.ape) + fv(c.norm); }
+size_t compressor_vectors(const nn::compressor_weights& c) { return fv(c.ape) + fv(c.norm); }
 
 struct token_bytes {
     double dense = 0;   // attention, compressors, indexer, gate, shared expert, head (stored formats)
     double routed = 0;  // n_activated_experts of n_routed_experts per layer (average expert)
-    double vectors = 0; // f32 norms, mHC, sinks, biases as held in memory, one embedding row
+    double vectors = 0; // f32 norms, mHC, sinks, biases, compressor ape as held in memory, one embedding row
     double total() const { return dense + routed + vectors; }
 };
 
@@ -127,21 +131,15 @@ token_bytes bytes_per_token(const bench_model& m) {
     const auto& W = m.weights();
     const auto& s = m.shape();
     token_bytes t;
-    t.dense += double(lw(W.head));
+    for_each_matrix(W, s, [&](const kernels::linear_weight& w, double n, bool routed) {
+        (routed ? t.routed : t.dense) += n * double(w.bytes());
+    });
     t.vectors += double(fv(W.norm) + hcw(W.hc_head)) + double(s.dim) * (W.embed_bf16 ? 2 : 4);
     for (const auto& b : W.layers) {
         const auto& a = b.attn;
-        t.dense += double(lw(a.wq_a) + lw(a.wq_b) + lw(a.wkv) + lw(a.wo_a) + lw(a.wo_b));
         t.vectors += double(fv(a.sink) + fv(a.q_norm) + fv(a.kv_norm) + hcw(b.hc_attn) + hcw(b.hc_ffn) +
-                            fv(b.attn_norm) + fv(b.ffn_norm) + fv(b.ffn.gate_bias));
-        if (a.has_compressor) t.dense += double(compressor_bytes(a.compressor));
-        if (a.has_indexer)
-            t.dense += double(lw(a.indexer.wq_b) + lw(a.indexer.weights_proj) + compressor_bytes(a.indexer.compressor));
-        const auto& f = b.ffn;
-        t.dense += double(lw(f.gate) + lw(f.shared.w1) + lw(f.shared.w2) + lw(f.shared.w3));
-        double experts = 0;
-        for (const auto& e : f.experts) experts += double(lw(e.w1) + lw(e.w2) + lw(e.w3));
-        if (!f.experts.empty()) t.routed += experts / double(f.experts.size()) * double(s.n_activated_experts);
+                            fv(b.attn_norm) + fv(b.ffn_norm) + fv(b.ffn.gate_bias) + compressor_vectors(a.compressor) +
+                            compressor_vectors(a.indexer.compressor));
     }
     return t;
 }
@@ -160,6 +158,13 @@ void model_info(benchmark::State& state) {
     state.counters["params"] = double(total_params(m.shape()));
     state.counters["activated_params"] = double(activated_params(m.shape()));
     state.counters["threads"] = m.ctx().threads();
+    // matrices read per decoded token by kernel benchmark name (bench/report sums their GEMV times)
+    std::map<std::string, double> uses;
+    for_each_matrix(m.weights(), m.shape(), [&](const kernels::linear_weight& w, double n, bool) {
+        uses["uses:gemv/dsv4_" + std::string(to_string(w.format)) + "/" + std::to_string(w.out) + "x" +
+             std::to_string(w.in)] += n;
+    });
+    for (const auto& [k, n] : uses) state.counters[k] = n;
 }
 
 // ---------------------------------------------------------------- prefill and decode
