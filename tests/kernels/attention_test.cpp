@@ -47,3 +47,19 @@ TEST(Attention, SinkOnlyInTheDenominator) {
     EXPECT_NEAR(out[0], 2.0 * 0.5, 1e-6);  // s = 2 = sink: half the mass goes to the sink
     EXPECT_EQ(out[1], 0.0f);
 }
+
+TEST(Attention, GroupedHeadsGiveTheSingleHeadBits) {
+    const size_t d = 37, n = 21, G = 5;
+    auto q = dsv4::testing::random_floats(G * d, 41, 2.0f);
+    std::vector<std::vector<float>> rows;
+    std::vector<const float*> ptr;
+    for (size_t j = 0; j < n; ++j) rows.push_back(dsv4::testing::random_floats(d, 50 + j, 2.0f));
+    for (auto& r : rows) ptr.push_back(r.data());
+    const float sinks[G] = {0.1f, -1.0f, 2.0f, 0.0f, 0.5f};
+    std::vector<float> scratch(G * (n + 1)), out(G * d), one(d), scores(n);
+    dsv4::kernels::attend_heads_with_sink(q.data(), d, G, ptr.data(), n, d, 0.2f, sinks, scratch.data(), out.data(), d);
+    for (size_t h = 0; h < G; ++h) {
+        dsv4::kernels::attend_with_sink(q.data() + h * d, ptr.data(), n, d, 0.2f, sinks[h], scores.data(), one.data());
+        for (size_t k = 0; k < d; ++k) ASSERT_EQ(out[h * d + k], one[k]) << h << " " << k;
+    }
+}

@@ -29,4 +29,29 @@ inline void attend_with_sink(const float* q, const float* const* rows, size_t n,
     for (size_t k = 0; k < d; ++k) out[k] *= inv;
 }
 
+// G heads of one query over the same rows (MQA: every head reads the same KV rows), each
+// row loaded once for all heads while it is in L1: q: [G, d] (row stride ldq), sinks: [G],
+// scratch: G*(n+1) floats, out: [G, d] (stride ldo). Per head the math and the summation
+// order are those of attend_with_sink, so both give identical bits.
+inline void attend_heads_with_sink(const float* q, size_t ldq, size_t G, const float* const* rows, size_t n, size_t d,
+                                   float scale, const float* sinks, float* scratch, float* out, size_t ldo) noexcept {
+    float* inv_den = scratch + G * n;
+    for (size_t j = 0; j < n; ++j)
+        for (size_t h = 0; h < G; ++h) scratch[h * n + j] = scale * dot(q + h * ldq, rows[j], d);
+    for (size_t h = 0; h < G; ++h) {
+        float* sh = scratch + h * n;
+        float m = -INFINITY;
+        for (size_t j = 0; j < n; ++j) m = std::max(m, sh[j]);
+        float den = 0;
+        for (size_t j = 0; j < n; ++j) den += (sh[j] = std::exp(sh[j] - m));
+        den += std::exp(sinks[h] - m);
+        inv_den[h] = 1.0f / den;
+        std::fill(out + h * ldo, out + h * ldo + d, 0.0f);
+    }
+    for (size_t j = 0; j < n; ++j)
+        for (size_t h = 0; h < G; ++h) axpy(scratch[h * n + j], rows[j], out + h * ldo, d);
+    for (size_t h = 0; h < G; ++h)
+        for (size_t k = 0; k < d; ++k) out[h * ldo + k] *= inv_den[h];
+}
+
 }  // namespace dsv4::kernels

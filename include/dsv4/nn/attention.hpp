@@ -56,14 +56,11 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
     const float wscale = float(1.0 / std::sqrt(double(id)) / std::sqrt(double(ih)));
     for (auto& v : hw) v *= wscale;
 
-    // scores[t][i] = Σ_h w[t,h] · relu(q[t,h] · k_i): per query a [ih x id] · [id x n] product
-    // on the GEMM kernel, split over entry tiles (decode) or queries (prefill); each score is
-    // one fixed-order computation, so the split does not change it.
-    kernels::linear_weight keys;
-    keys.format = weight_format::f32;
-    keys.data = st.index_keys.data();
-    keys.in = id;
-    keys.out = st.index_keys.size() / id;
+    // scores[t][i] = Σ_h w[t,h] · relu(q[t,h] · k_i). Per query and tile of entries, the keys
+    // stream through the GEMM kernel as activation rows against the query's [ih x id] heads
+    // (packed once, tiny), so the growing key cache is read once and never repacked. Work is
+    // split over entry tiles (decode) or queries (prefill); each score is one fixed-order
+    // computation, so the split does not change it.
     std::vector<std::vector<float>> scores(S);
     for (size_t t = 0; t < S; ++t) scores[t].resize(size_t((start + int64_t(t) + 1) / 4));
     const size_t tile = 512;
@@ -76,15 +73,21 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
             const size_t n_valid = scores[t].size();
             if (i0 >= n_valid) continue;
             const size_t i1 = std::min(n_valid, i0 + tile), n = i1 - i0;
-            dots.resize(ih * n);
+            kernels::linear_weight heads;
+            heads.format = weight_format::f32;
+            heads.data = q.data() + t * ih * id;
+            heads.out = ih;
+            heads.in = id;
+            dots.resize(n * ih);
             scratch.resize(id);
-            kernels::linear_rows(q.data() + t * ih * id, id, ih, keys, i0, i1, dots.data(), n, scratch.data());
+            kernels::linear_rows(st.index_keys.data() + i0 * id, id, n, heads, 0, ih, dots.data(), ih, scratch.data());
+            const float* wt = hw.data() + t * ih;
             float* out = scores[t].data() + i0;
-            std::fill(out, out + n, 0.0f);
-            for (size_t h = 0; h < ih; ++h) {
-                const float wh = hw[t * ih + h];
-                const float* dh = dots.data() + h * n;
-                for (size_t i = 0; i < n; ++i) out[i] += wh * std::max(dh[i], 0.0f);
+            for (size_t i = 0; i < n; ++i) {
+                const float* di = dots.data() + i * ih;
+                float acc = 0;
+                for (size_t h = 0; h < ih; ++h) acc += wt[h] * std::max(di[h], 0.0f);
+                out[i] = acc;
             }
         }
     });
@@ -147,21 +150,24 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
             for (int64_t i = 0; i < visible; ++i) rows.push_back(st.compressed.data() + size_t(i) * d);
         }
     };
-    ctx.parallel_for(S * H, S == 1 ? 1 : H, [&](size_t a, size_t b) {
+    // tasks of (query, group of heads): decode splits a query's heads over the threads, prefill
+    // gives each task a whole query; a group reads each of its rows once for all its heads
+    const size_t group = S == 1 ? std::max<size_t>(1, (H + 3) / 4) : H, groups = (H + group - 1) / group;
+    ctx.parallel_for(S * groups, 1, [&](size_t a, size_t b) {
         std::vector<const float*> rows;
-        std::vector<float> scores;
+        std::vector<float> scratch;
         size_t rows_for = SIZE_MAX;
         for (size_t task = a; task < b; ++task) {
-            const size_t t = task / H, h = task % H;
+            const size_t t = task / groups, h0 = (task % groups) * group, g = std::min(group, H - h0);
             if (t != rows_for) {
                 rows_of(t, rows);
                 rows_for = t;
             }
-            scores.resize(rows.size());
-            float* oh = o.data() + (t * H + h) * d;
-            kernels::attend_with_sink(q.data() + (t * H + h) * d, rows.data(), rows.size(), d, scale, w.sink[h],
-                                      scores.data(), oh);
-            kernels::apply_rope(oh + d - rd, as.rope_freqs, int(rd), start + int64_t(t), true);
+            scratch.resize(g * (rows.size() + 1));
+            float* ot = o.data() + (t * H + h0) * d;
+            kernels::attend_heads_with_sink(q.data() + (t * H + h0) * d, d, g, rows.data(), rows.size(), d, scale,
+                                            w.sink.data() + h0, scratch.data(), ot, d);
+            for (size_t h = 0; h < g; ++h) kernels::apply_rope(ot + h * d + d - rd, as.rope_freqs, int(rd), start + int64_t(t), true);
         }
     });
 
