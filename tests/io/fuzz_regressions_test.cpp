@@ -5,6 +5,7 @@
 #include <dsv4/io/checkpoint.hpp>
 #include <dsv4/io/config_json.hpp>
 #include <dsv4/io/safetensors.hpp>
+#include <dsv4/io/safetensors_writer.hpp>
 
 #include "../support/test_util.hpp"
 
@@ -62,6 +63,18 @@ TEST(FuzzRegressions, DeeplyNestedHeadersAreRejectedWithoutRecursion) {
     std::memcpy(bytes.data() + 8, header.data(), header.size());
     EXPECT_DSV4_ERROR(dsv4::parse_safetensors(bytes, "t.safetensors"), "t.safetensors", "tensor 'a'",
                       "entry must be an object");
+}
+
+// Found by the sanitized test run (UBSan): tensor_to_write::from passed the null data() of
+// an empty vector to memcpy. An empty tensor must round-trip through the writer.
+TEST(FuzzRegressions, EmptyTensorFromEmptyVector) {
+    const auto image = dsv4::safetensors_image(
+        {dsv4::tensor_to_write::from<float>("empty", dsv4::dtype::f32, {0, 3}, std::vector<float>{}),
+         dsv4::tensor_to_write::from<int32_t>("one", dsv4::dtype::i32, {1}, {7})});
+    const auto header = dsv4::parse_safetensors(image, "t.safetensors");
+    ASSERT_EQ(header.tensors.size(), 2u);
+    for (const auto& t : header.tensors)
+        EXPECT_EQ(t.nbytes, t.name == "empty" ? 0u : 4u) << t.name;
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ struct tensor_to_write {
     static tensor_to_write from(std::string name, dtype type, std::vector<int64_t> shape, const std::vector<T>& values) {
         tensor_to_write t{std::move(name), type, std::move(shape), {}};
         t.bytes.resize(values.size() * sizeof(T));
-        std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+        // memcpy with a null pointer is undefined even for 0 bytes (an empty vector has no data())
+        if (!t.bytes.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
         return t;
     }
 };
