@@ -4,6 +4,7 @@
 //                              the streaming-read bandwidth every decode figure is divided by.
 //   gemm/dsv4_f32/NxK          prefill product y[512, N] = x[512, K] · Wᵀ with f32 weights,
 //   gemm/dsv4_bf16/NxK         the same with bf16 weights (dsv4::nn::linear on a context),
+//   gemm/dsv4_bf16dot/NxK      bf16 weights on the opt-in AVX512-BF16 kernel (bf16 activations),
 //   gemm_openblas/f32/NxK      the anchor: cblas_sgemm on the same f32 shape. Run it in its own
 //                              process with OPENBLAS_CORETYPE=SkylakeX (bench/report does); the
 //                              core OpenBLAS chose is in the context as openblas_corename.
@@ -32,6 +33,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <dsv4/kernels/linear.hpp>
+#include <dsv4/kernels/linear_bf16.hpp>
 #include <dsv4/nn/ops.hpp>
 #include <dsv4/runtime/context.hpp>
 #include <dsv4/tensor/number_formats.hpp>
@@ -118,7 +120,8 @@ void stream_read(benchmark::State& state) {
 // ---------------------------------------------------------------- checking
 // Compares sampled outputs y[m, n] with a double reference sum_k x[m,k] * w(n, k).
 template <class WeightAt>
-bool check(const float* x, const float* y, size_t M, size_t N, size_t K, WeightAt w, std::string& why) {
+bool check(const float* x, const float* y, size_t M, size_t N, size_t K, WeightAt w, std::string& why,
+           double tolerance = 1e-4) {
     bench::splitmix rng{42};
     for (int s = 0; s < 48; ++s) {
         const size_t m = size_t(rng.next() % M), n = size_t(rng.next() % N);
@@ -129,7 +132,7 @@ bool check(const float* x, const float* y, size_t M, size_t N, size_t K, WeightA
             mag += std::fabs(p);
         }
         const double err = std::fabs(double(y[m * N + n]) - ref);
-        if (!(err <= 1e-4 * mag + 1e-30)) {
+        if (!(err <= tolerance * mag + 1e-30)) {
             why = "output (" + std::to_string(m) + ", " + std::to_string(n) + ") = " + std::to_string(y[m * N + n]) +
                   ", reference " + std::to_string(ref);
             return false;
@@ -162,7 +165,10 @@ gemm_data& gemm_inputs(size_t N, size_t K) {
     return *slot;
 }
 
-void gemm_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f) {
+// dsv4 prefill GEMM: f32 or bf16 weights through nn::linear (f32 activations, the default), or
+// with bf16_dot the opt-in AVX512-BF16 kernel (activations rounded to bf16) split over the
+// threads in one chunk of output rows each (each call packs the activations once).
+void gemm_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f, bool bf16_dot = false) {
     auto& d = gemm_inputs(N, K);
     linear_weight w;
     w.format = f;
@@ -170,15 +176,22 @@ void gemm_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f) {
     w.out = N;
     w.in = K;
     std::fill(d.y.begin(), d.y.end(), 0.0f);
+    const size_t T = size_t(ctx().threads()), chunk = ((N + T - 1) / T + 31) / 32 * 32;
     for (auto _ : state) {
-        nn::linear(ctx(), d.x.data(), prefill_rows, w, d.y.data());
+        if (bf16_dot)
+            ctx().parallel_for(N, chunk, [&](size_t n0, size_t n1) {
+                kernels::linear_rows_bf16_dot(d.x.data(), K, prefill_rows, w, n0, n1, d.y.data() + n0, N);
+            });
+        else
+            nn::linear(ctx(), d.x.data(), prefill_rows, w, d.y.data());
         benchmark::ClobberMemory();
     }
     std::string why;
     const bool ok = f == weight_format::f32
                         ? check(d.x.data(), d.y.data(), prefill_rows, N, K, [&](size_t n, size_t k) { return d.w[n * K + k]; }, why)
                         : check(d.x.data(), d.y.data(), prefill_rows, N, K,
-                                [&](size_t n, size_t k) { return decode_bf16(d.wb[n * K + k]); }, why);
+                                [&](size_t n, size_t k) { return decode_bf16(d.wb[n * K + k]); }, why,
+                                bf16_dot ? 5e-3 : 1e-4);  // bf16 activations: 2^-8 relative per product
     if (!ok) state.SkipWithError(("dsv4 GEMM is wrong: " + why).c_str());
     state.counters["flops"] = benchmark::Counter(2.0 * double(prefill_rows) * double(N) * double(K),
                                                  benchmark::Counter::kIsIterationInvariantRate);
@@ -310,6 +323,13 @@ void register_all() {
                                                    });
             b->UseRealTime()->Unit(benchmark::kMillisecond);
         }
+        benchmark::RegisterBenchmark(("gemm/dsv4_bf16dot/" + shape_name(N, K)).c_str(),
+                                     [=](benchmark::State& s) {
+                                         s.SetLabel(label);
+                                         gemm_dsv4(s, size_t(N), size_t(K), weight_format::bf16, true);
+                                     })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
         benchmark::RegisterBenchmark(("gemm_openblas/f32/" + shape_name(N, K)).c_str(),
                                      [=](benchmark::State& s) {
                                          s.SetLabel(label);
