@@ -38,12 +38,14 @@ struct attention_setup {
 };
 
 // CSA: the compressed entries each query selects (ascending ids), from the lightning indexer.
+// x-side inputs (computed with the layer's other projections): hw = weights_proj(x) [S, ih],
+// K/Z = the indexer compressor's wkv/wgate(x); q = wq_b(qr) [S, ih, id].
 inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, const attention_setup& as,
-                                                        const indexer_weights& w, layer_state& st, const float* x,
-                                                        const float* qr, size_t S, int64_t start, trace* tr) {
+                                                        const indexer_weights& w, layer_state& st, fvec& q, fvec& hw,
+                                                        const float* K, const float* Z, size_t S, int64_t start,
+                                                        trace* tr) {
     const model_shape& s = *as.shape;
     const size_t ih = size_t(s.index_n_heads), id = size_t(s.index_head_dim), rd = size_t(s.rope_head_dim);
-    fvec q = linear(ctx, qr, S, w.wq_b);  // [S, ih, id]
     for (size_t t = 0; t < S; ++t)
         for (size_t h = 0; h < ih; ++h) {
             float* qh = q.data() + (t * ih + h) * id;
@@ -51,8 +53,7 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
             kernels::hadamard_inplace(qh, id);
         }
     compressor_setup cs{int(rd), as.rope_freqs, float(s.norm_eps), true};
-    compress_tokens(ctx, w.compressor, cs, st.index_compressor, x, S, start, st.index_keys);
-    fvec hw = linear(ctx, x, S, w.weights_proj);  // [S, ih]
+    compress_tokens(w.compressor, cs, st.index_compressor, K, Z, S, start, st.index_keys);
     const float wscale = float(1.0 / std::sqrt(double(id)) / std::sqrt(double(ih)));
     for (auto& v : hw) v *= wscale;
 
@@ -115,24 +116,41 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
     const size_t H = size_t(s.n_heads), d = size_t(s.head_dim), rd = size_t(s.rope_head_dim), W = size_t(s.window_size);
     const float eps = float(s.norm_eps);
 
-    fvec qr = linear(ctx, x, S, w.wq_a);
+    // every projection of x in one parallel region, then every projection of qr in another
+    fvec qr(S * w.wq_a.out), kv(S * d);
+    fvec ck, cz, ik, iz, hw;
+    const size_t ckw = w.has_compressor ? w.compressor.wkv.out : 0, ikw = w.has_indexer ? w.indexer.compressor.wkv.out : 0;
+    ck.resize(S * ckw);
+    cz.resize(S * ckw);
+    ik.resize(S * ikw);
+    iz.resize(S * ikw);
+    hw.resize(S * (w.has_indexer ? w.indexer.weights_proj.out : 0));
+    static const kernels::linear_weight none{};
+    linear_many(ctx, x, S,
+                {{&w.wq_a, qr.data()},
+                 {&w.wkv, kv.data()},
+                 {w.has_compressor ? &w.compressor.wkv : &none, ck.data()},
+                 {w.has_compressor ? &w.compressor.wgate : &none, cz.data()},
+                 {w.has_indexer ? &w.indexer.compressor.wkv : &none, ik.data()},
+                 {w.has_indexer ? &w.indexer.compressor.wgate : &none, iz.data()},
+                 {w.has_indexer ? &w.indexer.weights_proj : &none, hw.data()}});
     rmsnorm_rows(qr.data(), S, w.wq_a.out, w.q_norm.data(), eps);
-    fvec q = linear(ctx, qr, S, w.wq_b);  // [S, H, d]
+    fvec q(S * H * d), qi(S * (w.has_indexer ? w.indexer.wq_b.out : 0));
+    linear_many(ctx, qr.data(), S, {{&w.wq_b, q.data()}, {w.has_indexer ? &w.indexer.wq_b : &none, qi.data()}});
     for (size_t t = 0; t < S; ++t)
         for (size_t h = 0; h < H; ++h) {
             float* qh = q.data() + (t * H + h) * d;
             kernels::rmsnorm(qh, nullptr, qh, d, eps);
             kernels::apply_rope(qh + d - rd, as.rope_freqs, int(rd), start + int64_t(t));
         }
-    fvec kv = linear(ctx, x, S, w.wkv);  // [S, d]
     rmsnorm_rows(kv.data(), S, d, w.kv_norm.data(), eps);
     for (size_t t = 0; t < S; ++t) kernels::apply_rope(kv.data() + t * d + d - rd, as.rope_freqs, int(rd), start + int64_t(t));
 
     std::vector<std::vector<int32_t>> csa;
-    if (as.ratio == 4) csa = indexer_select(ctx, as, w.indexer, st, x, qr.data(), S, start, tr);
+    if (as.ratio == 4) csa = indexer_select(ctx, as, w.indexer, st, qi, hw, ik.data(), iz.data(), S, start, tr);
     if (as.ratio > 0) {
         compressor_setup cs{int(rd), as.rope_freqs, eps, false};
-        compress_tokens(ctx, w.compressor, cs, st.compressor, x, S, start, st.compressed);
+        compress_tokens(w.compressor, cs, st.compressor, ck.data(), cz.data(), S, start, st.compressed);
     }
 
     // attention core: one task per (query, head); the heads of a query share its row list

@@ -32,13 +32,12 @@ struct compressor_setup {
     bool rotate = false;  // indexer: Hadamard after RoPE
 };
 
-// Folds S tokens (x: [S, D], positions start..start+S-1) into the state and appends every
-// completed entry to `entries` ([n, d] rows).
-inline void compress_tokens(const context& ctx, const compressor_weights& w, const compressor_setup& cs,
-                            compressor_state& st, const float* x, size_t S, int64_t start, std::vector<float>& entries) {
+// Folds S tokens (positions start..start+S-1) into the state and appends every completed
+// entry to `entries` ([n, d] rows). K = wkv(x), Z = wgate(x): [S, coff*d] each, computed by
+// the caller (together with the layer's other projections of x).
+inline void compress_tokens(const compressor_weights& w, const compressor_setup& cs, compressor_state& st,
+                            const float* K, const float* Z, size_t S, int64_t start, std::vector<float>& entries) {
     const size_t r = size_t(st.ratio), d = size_t(st.width), rw = st.row_width();
-    const fvec K = linear(ctx, x, S, w.wkv);
-    const fvec Z = linear(ctx, x, S, w.wgate);
     std::vector<float> entry(d), weights(2 * r);
     for (size_t t = 0; t < S; ++t) {
         const int64_t p = start + int64_t(t);

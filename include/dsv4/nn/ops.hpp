@@ -13,14 +13,54 @@ namespace dsv4::nn {
 
 using fvec = std::vector<float>;
 
+// Rows per parallel chunk: whole 32-column panels for the GEMM path (M > 4); for decode,
+// a matrix too small to repay a thread hand-off (< 256 KB) runs in one chunk.
+inline size_t linear_grain(const context& ctx, size_t M, const kernels::linear_weight& w) {
+    const size_t N = w.out, T = size_t(ctx.threads());
+    if (M > kernels::detail::max_gemv_rows) {
+        const size_t panels = (N + kernels::detail::panel_cols - 1) / kernels::detail::panel_cols;
+        return kernels::detail::panel_cols * std::max<size_t>(1, panels / (2 * T));
+    }
+    if (w.bytes() < (size_t(256) << 10)) return N;
+    return std::max<size_t>(1, std::min<size_t>(64, N / (4 * T) + 1));
+}
+
 // y[M, N] = x[M, K] · Wᵀ, split over output rows of W (bit-identical for any split).
 inline void linear(const context& ctx, const float* x, size_t M, const kernels::linear_weight& w, float* y) {
     const size_t N = w.out;
-    const size_t grain = std::max<size_t>(1, std::min<size_t>(64, N / size_t(4 * ctx.threads()) + 1));
-    ctx.parallel_for(N, grain, [&](size_t n0, size_t n1) {
+    ctx.parallel_for(N, linear_grain(ctx, M, w), [&](size_t n0, size_t n1) {
         thread_local fvec scratch;
         if (scratch.size() < w.in) scratch.resize(w.in);
         kernels::linear_rows(x, w.in, M, w, n0, n1, y + n0, N, scratch.data());
+    });
+}
+
+// Several products of the same input x[M, K] in one parallel region: y_i = x · W_iᵀ.
+// Chunks are row ranges of one matrix at a time (same results as separate calls).
+struct linear_job {
+    const kernels::linear_weight* w;
+    float* y;
+};
+inline void linear_many(const context& ctx, const float* x, size_t M, std::initializer_list<linear_job> jobs_in) {
+    std::vector<linear_job> jobs(jobs_in);
+    struct chunk {
+        size_t job, n0, n1;
+    };
+    std::vector<chunk> chunks;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        const auto& w = *jobs[j].w;
+        if (w.empty()) continue;
+        const size_t g = linear_grain(ctx, M, w);
+        for (size_t n0 = 0; n0 < w.out; n0 += g) chunks.push_back({j, n0, std::min(w.out, n0 + g)});
+    }
+    ctx.parallel_for(chunks.size(), 1, [&](size_t a, size_t b) {
+        thread_local fvec scratch;
+        for (size_t c = a; c < b; ++c) {
+            const auto& w = *jobs[chunks[c].job].w;
+            if (scratch.size() < w.in) scratch.resize(w.in);
+            kernels::linear_rows(x, w.in, M, w, chunks[c].n0, chunks[c].n1, jobs[chunks[c].job].y + chunks[c].n0, w.out,
+                                 scratch.data());
+        }
     });
 }
 
