@@ -33,8 +33,10 @@
 #include <dsv4/tensor/number_formats.hpp>
 
 // GCC 12 reports its own AVX-512 intrinsics (built on _mm512_undefined_*) as maybe-uninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace dsv4::kernels {
 
@@ -470,4 +472,6 @@ inline void linear_reference(const float* x, size_t M, const linear_weight& w, f
 
 }  // namespace dsv4::kernels
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
