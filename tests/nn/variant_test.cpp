@@ -76,6 +76,14 @@ TEST_F(VariantModel, DecodeAgreesWithRePrefill) {
     EXPECT_EQ(seq.layers()[0].index_keys.size(), 70u * variant_config::index_head_dim);
     EXPECT_EQ(seq.layers()[1].compressed.size(), 2u * variant_config::head_dim);
     EXPECT_TRUE(seq.layers()[2].compressed.empty());
+    // exact byte accounting: windows, entries, compressor states (kv + score), token ids
+    const size_t W = variant_config::window_size, hd = variant_config::head_dim, id = variant_config::index_head_dim;
+    const size_t csa_state = 2 * (8 * 2 * hd) + 2 * (8 * 2 * id), hca_state = 2 * (128 * hd);
+    const size_t expected = 4 * (5 * W * hd                                  // 4 layers + MTP windows
+                                 + 2 * (70 * hd + 70 * id + csa_state)       // CSA layers 0 and 3
+                                 + (2 * hd + hca_state)                      // HCA layer 1
+                                 + (P + N));                                 // token ids
+    EXPECT_EQ(seq.bytes(), expected);
 }
 
 TEST_F(VariantModel, ChunkedPrefillMatchesOnePrefill) {

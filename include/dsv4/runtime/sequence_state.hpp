@@ -22,6 +22,8 @@
 #include <span>
 #include <cstdint>
 #include <limits>
+#include <new>
+#include <stdexcept>
 #include <vector>
 
 #include <dsv4/config/config.hpp>
@@ -52,9 +54,10 @@ struct layer_state {
     std::vector<float> index_keys;   // [entries, index_head_dim] (CSA)
     compressor_state compressor, index_compressor;
 
+    // bytes of state held (sizes, not reservations: reserved pages are never touched)
     size_t bytes() const {
-        return 4 * (window.capacity() + compressed.capacity() + index_keys.capacity() + compressor.kv.capacity() +
-                    compressor.score.capacity() + index_compressor.kv.capacity() + index_compressor.score.capacity());
+        return 4 * (window.size() + compressed.size() + index_keys.size() + compressor.kv.size() + compressor.score.size() +
+                    index_compressor.kv.size() + index_compressor.score.size());
     }
 };
 
@@ -77,14 +80,30 @@ public:
         if (capacity < 1) fail("sequence_state: capacity must be at least 1 token, got ", capacity);
         layers_.resize(size_t(s.n_layers));
         mtp_.resize(size_t(s.n_mtp_layers));
+        // The append-only entry arrays are reserved for the whole capacity up front: the address
+        // space costs nothing until written (pages are touched as entries arrive), and no append
+        // ever reallocates, so the resident size stays the size of the state, never twice it.
         auto init = [&](layer_state& l, int layer) {
             l.ratio = s.ratio(layer);
             l.window.assign(size_t(s.window_size) * size_t(s.head_dim), 0.0f);
-            if (l.ratio > 0) l.compressor.init(l.ratio, s.head_dim);
-            if (l.ratio == 4) l.index_compressor.init(4, s.index_head_dim);
+            if (l.ratio > 0) {
+                l.compressor.init(l.ratio, s.head_dim);
+                l.compressed.reserve(size_t(capacity / l.ratio) * size_t(s.head_dim));
+            }
+            if (l.ratio == 4) {
+                l.index_compressor.init(4, s.index_head_dim);
+                l.index_keys.reserve(size_t(capacity / 4) * size_t(s.index_head_dim));
+            }
         };
-        for (int l = 0; l < s.n_layers; ++l) init(layers_[size_t(l)], l);
-        for (int m = 0; m < s.n_mtp_layers; ++m) init(mtp_[size_t(m)], s.n_layers + m);
+        try {
+            for (int l = 0; l < s.n_layers; ++l) init(layers_[size_t(l)], l);
+            for (int m = 0; m < s.n_mtp_layers; ++m) init(mtp_[size_t(m)], s.n_layers + m);
+            tokens_.reserve(size_t(capacity));
+        } catch (const std::bad_alloc&) {
+            fail("sequence_state: cannot reserve the state of ", capacity, " tokens (out of address space or memory)");
+        } catch (const std::length_error&) {
+            fail("sequence_state: a capacity of ", capacity, " tokens is too large");
+        }
     }
 
     int64_t position() const { return position_; }          // tokens the main model has consumed
@@ -153,14 +172,14 @@ public:
     }
 
     size_t bytes() const {
-        size_t b = 4 * tokens_.capacity();
+        size_t b = 4 * tokens_.size();
         for (const auto& l : layers_) b += l.bytes();
         for (const auto& l : mtp_) b += l.bytes();
         for (const auto& m : marks_)
             for (const auto* parts : {&m.layers, &m.mtp})
                 for (const auto& p : *parts)
-                    b += 4 * (p.window.capacity() + p.compressor.kv.capacity() + p.compressor.score.capacity() +
-                              p.index_compressor.kv.capacity() + p.index_compressor.score.capacity());
+                    b += 4 * (p.window.size() + p.compressor.kv.size() + p.compressor.score.size() +
+                              p.index_compressor.kv.size() + p.index_compressor.score.size());
         return b;
     }
 
