@@ -114,3 +114,22 @@ TEST(Linear, ByteCountsOfStoredFormats) {
 }
 
 }  // namespace
+
+// Row grouping inside the decode kernel must not change a bit: every split of the rows
+// (as threads would split them) gives the same outputs as one call.
+TEST(Linear, DecodeResultsIndependentOfRowSplit) {
+    std::mt19937_64 rng(99);
+    for (auto f : {weight_format::fp8_e4m3, weight_format::fp4_e2m1, weight_format::bf16})
+        for (size_t K : {256, 384, 8192}) {
+            auto m = make_matrix(f, 37, K, rng);
+            std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+            std::vector<float> x(K), whole(37), split(37), scratch(K);
+            for (auto& v : x) v = u(rng);
+            dsv4::kernels::linear_rows(x.data(), K, 1, m.w, 0, 37, whole.data(), 37, scratch.data());
+            for (size_t a : {1, 2, 3, 5, 13}) {
+                dsv4::kernels::linear_rows(x.data(), K, 1, m.w, 0, a, split.data(), 37, scratch.data());
+                dsv4::kernels::linear_rows(x.data(), K, 1, m.w, a, 37, split.data() + a, 37, scratch.data());
+                ASSERT_EQ(split, whole) << dsv4::to_string(f) << " K=" << K << " split at " << a;
+            }
+        }
+}
