@@ -26,8 +26,9 @@ inline std::string shape_fingerprint(const model_shape& s) {
     return f;
 }
 
-template <class F>
-void for_each_layer_tensor(std::vector<layer_state>& layers, const std::string& prefix, F&& f) {
+// Calls f(name, vector) for every state array; Layers is const for saving, mutable for loading.
+template <class Layers, class F>
+void for_each_layer_tensor(Layers& layers, const std::string& prefix, F&& f) {
     for (size_t l = 0; l < layers.size(); ++l) {
         const std::string p = prefix + std::to_string(l) + ".";
         f(p + "window", layers[l].window);
@@ -45,12 +46,11 @@ void for_each_layer_tensor(std::vector<layer_state>& layers, const std::string& 
 // Writes the state (without marks) to `path`.
 inline void save_state(const sequence_state& seq, const model_shape& s, const std::string& path) {
     std::vector<tensor_to_write> out;
-    auto copy = seq;  // for_each needs mutable access; the copy keeps `seq` untouched
-    auto add = [&](const std::string& name, std::vector<float>& v) {
+    auto add = [&](const std::string& name, const std::vector<float>& v) {
         out.push_back(tensor_to_write::from(name, dtype::f32, {int64_t(v.size())}, v));
     };
-    detail::for_each_layer_tensor(copy.layers(), "layers.", add);
-    detail::for_each_layer_tensor(copy.mtp_layers(), "mtp.", add);
+    detail::for_each_layer_tensor(seq.layers(), "layers.", add);
+    detail::for_each_layer_tensor(seq.mtp_layers(), "mtp.", add);
     out.push_back(tensor_to_write::from("tokens", dtype::i32, {int64_t(seq.tokens().size())}, seq.tokens()));
     write_safetensors(path, std::move(out),
                       {{"dsv4.state", "1"},
