@@ -47,16 +47,31 @@ inline std::vector<float> rope_frequencies(const rope_params& p) {
     return f;
 }
 
-// Rotates the tail x[0 .. rope_dim) (pass a pointer to the tail) to position `pos`.
-inline void apply_rope(float* tail, const float* freqs, int rope_dim, int64_t pos, bool inverse = false) noexcept {
+// cos and sin of position `pos` for every pair k: c[k] = cos(pos·f_k), sn[k] = sin(pos·f_k).
+// Computed once per token and reused by every head that rotates at that position.
+inline void rope_cos_sin(const float* freqs, int rope_dim, int64_t pos, float* c, float* sn) noexcept {
     for (int k = 0; k < rope_dim / 2; ++k) {
         const float angle = float(pos) * freqs[k];  // f32 product, as torch.outer in f32
-        const float c = std::cos(angle);
-        const float s = inverse ? -std::sin(angle) : std::sin(angle);
-        const float a = tail[2 * k], b = tail[2 * k + 1];
-        tail[2 * k] = a * c - b * s;
-        tail[2 * k + 1] = a * s + b * c;
+        c[k] = std::cos(angle);
+        sn[k] = std::sin(angle);
     }
+}
+
+// Rotates the tail x[0 .. rope_dim) (pass a pointer to the tail) by precomputed cos/sin.
+inline void apply_rope(float* tail, const float* c, const float* sn, int rope_dim, bool inverse = false) noexcept {
+    for (int k = 0; k < rope_dim / 2; ++k) {
+        const float s = inverse ? -sn[k] : sn[k];
+        const float a = tail[2 * k], b = tail[2 * k + 1];
+        tail[2 * k] = a * c[k] - b * s;
+        tail[2 * k + 1] = a * s + b * c[k];
+    }
+}
+
+// Rotates the tail to position `pos` (one-off use; loops should precompute rope_cos_sin).
+inline void apply_rope(float* tail, const float* freqs, int rope_dim, int64_t pos, bool inverse = false) {
+    std::vector<float> c(size_t(rope_dim / 2)), sn(size_t(rope_dim / 2));
+    rope_cos_sin(freqs, rope_dim, pos, c.data(), sn.data());
+    apply_rope(tail, c.data(), sn.data(), rope_dim, inverse);
 }
 
 }  // namespace dsv4::kernels

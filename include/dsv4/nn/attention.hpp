@@ -42,14 +42,14 @@ struct attention_setup {
 // K/Z = the indexer compressor's wkv/wgate(x); q = wq_b(qr) [S, ih, id].
 inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, const attention_setup& as,
                                                         const indexer_weights& w, layer_state& st, fvec& q, fvec& hw,
-                                                        const float* K, const float* Z, size_t S, int64_t start,
-                                                        trace* tr) {
+                                                        const float* K, const float* Z, const fvec& rope_c,
+                                                        const fvec& rope_s, size_t S, int64_t start, trace* tr) {
     const model_shape& s = *as.shape;
     const size_t ih = size_t(s.index_n_heads), id = size_t(s.index_head_dim), rd = size_t(s.rope_head_dim);
     for (size_t t = 0; t < S; ++t)
         for (size_t h = 0; h < ih; ++h) {
             float* qh = q.data() + (t * ih + h) * id;
-            kernels::apply_rope(qh + id - rd, as.rope_freqs, int(rd), start + int64_t(t));
+            kernels::apply_rope(qh + id - rd, rope_c.data() + t * rd / 2, rope_s.data() + t * rd / 2, int(rd));
             kernels::hadamard_inplace(qh, id);
         }
     compressor_setup cs{int(rd), as.rope_freqs, float(s.norm_eps), true};
@@ -114,6 +114,10 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
                               layer_state& st, const float* x, size_t S, int64_t start, float* y, trace* tr) {
     const model_shape& s = *as.shape;
     const size_t H = size_t(s.n_heads), d = size_t(s.head_dim), rd = size_t(s.rope_head_dim), W = size_t(s.window_size);
+    // cos/sin of each token's position, shared by q, kv, the indexer's q and the output de-rotation
+    fvec rope_c(S * rd / 2), rope_s(S * rd / 2);
+    for (size_t t = 0; t < S; ++t)
+        kernels::rope_cos_sin(as.rope_freqs, int(rd), start + int64_t(t), rope_c.data() + t * rd / 2, rope_s.data() + t * rd / 2);
     const float eps = float(s.norm_eps);
 
     // every projection of x in one parallel region, then every projection of qr in another
@@ -141,13 +145,14 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
         for (size_t h = 0; h < H; ++h) {
             float* qh = q.data() + (t * H + h) * d;
             kernels::rmsnorm(qh, nullptr, qh, d, eps);
-            kernels::apply_rope(qh + d - rd, as.rope_freqs, int(rd), start + int64_t(t));
+            kernels::apply_rope(qh + d - rd, rope_c.data() + t * rd / 2, rope_s.data() + t * rd / 2, int(rd));
         }
     rmsnorm_rows(kv.data(), S, d, w.kv_norm.data(), eps);
-    for (size_t t = 0; t < S; ++t) kernels::apply_rope(kv.data() + t * d + d - rd, as.rope_freqs, int(rd), start + int64_t(t));
+    for (size_t t = 0; t < S; ++t)
+        kernels::apply_rope(kv.data() + t * d + d - rd, rope_c.data() + t * rd / 2, rope_s.data() + t * rd / 2, int(rd));
 
     std::vector<std::vector<int32_t>> csa;
-    if (as.ratio == 4) csa = indexer_select(ctx, as, w.indexer, st, qi, hw, ik.data(), iz.data(), S, start, tr);
+    if (as.ratio == 4) csa = indexer_select(ctx, as, w.indexer, st, qi, hw, ik.data(), iz.data(), rope_c, rope_s, S, start, tr);
     if (as.ratio > 0) {
         compressor_setup cs{int(rd), as.rope_freqs, eps, false};
         compress_tokens(w.compressor, cs, st.compressor, ck.data(), cz.data(), S, start, st.compressed);
@@ -185,7 +190,8 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
             float* ot = o.data() + (t * H + h0) * d;
             kernels::attend_heads_with_sink(q.data() + (t * H + h0) * d, d, g, rows.data(), rows.size(), d, scale,
                                             w.sink.data() + h0, scratch.data(), ot, d);
-            for (size_t h = 0; h < g; ++h) kernels::apply_rope(ot + h * d + d - rd, as.rope_freqs, int(rd), start + int64_t(t), true);
+            for (size_t h = 0; h < g; ++h)
+                kernels::apply_rope(ot + h * d + d - rd, rope_c.data() + t * rd / 2, rope_s.data() + t * rd / 2, int(rd), true);
         }
     });
 

@@ -53,8 +53,8 @@ inline void compress_tokens(const compressor_weights& w, const compressor_setup&
         if ((p + 1) % int64_t(r) != 0) continue;
         // emit entry p / r
         for (size_t c = 0; c < d; ++c) {
-            // gather the pooled positions of channel c: (kv, score) pairs
-            size_t n = 0;
+            // the pooled positions of channel c: overlap = previous A half then current B half
+            const size_t n = size_t(st.coff) * r;
             float mx = -INFINITY;
             auto score_at = [&](size_t i) -> float {
                 if (st.coff == 2) return i < r ? st.score[i * rw + c] : st.score[i * rw + d + c];
@@ -64,7 +64,6 @@ inline void compress_tokens(const compressor_weights& w, const compressor_setup&
                 if (st.coff == 2) return i < r ? st.kv[i * rw + c] : st.kv[i * rw + d + c];
                 return st.kv[i * rw + c];
             };
-            n = size_t(st.coff) * r;
             for (size_t i = 0; i < n; ++i) mx = std::max(mx, score_at(i));
             float den = 0;
             for (size_t i = 0; i < n; ++i) den += (weights[i] = std::exp(score_at(i) - mx));
