@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>

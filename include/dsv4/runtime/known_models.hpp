@@ -2,6 +2,7 @@
 // configs compiled into this program (the tools pick the model type from config.json).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <tuple>
