@@ -158,6 +158,18 @@ inline float hsum(__m512 v) noexcept {
     return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
 }
 
+// Decode GEMVs stream weights once from DRAM, and the hardware prefetcher alone leaves the
+// cores waiting: software prefetch raised 2-thread GEMVs from 24 to 42 GB/s (bf16 head)
+// and from 30 to 38 (fp8 1024x1024). Row loops touch the line this many bytes ahead; 8 KB
+// measured best of 2/4/8 KB. Interleaved four-row loops over long rows (where 8 KB ahead
+// would be a row another chain of the group reads anyway) look ahead within the row.
+inline constexpr size_t gemv_prefetch_distance = 8192;
+inline constexpr size_t gemv_prefetch_in_row = 2048;
+inline void prefetch_at(const void* p, size_t ahead) noexcept {
+    _mm_prefetch(static_cast<const char*>(p) + ahead, _MM_HINT_T0);
+}
+inline void prefetch_ahead(const void* p) noexcept { prefetch_at(p, gemv_prefetch_distance); }
+
 // 32 FP8 codes -> two vectors of (value x 2^-8): sign-extending a byte to 16 bits and
 // shifting it left by 7 lays s/eeee/mmm onto an f16's sign/exponent/mantissa once bit 14
 // (a copy of the sign) is cleared; f16 -> f32 is one instruction. Exact, subnormals included.
@@ -180,10 +192,15 @@ inline void gemv_fp8_four_rows(const float* x, const linear_weight& w, size_t n,
         src[r] = static_cast<const uint8_t*>(w.data) + (n + r) * K;
         srow[r] = w.scale + ((n + r) / 128) * w.scale_cols;
     }
+    const size_t ahead = K >= 2 * gemv_prefetch_in_row ? gemv_prefetch_in_row : gemv_prefetch_distance;
     __m512 acc[4];
     for (size_t r = 0; r < 4; ++r) acc[r] = _mm512_setzero_ps();
     for (size_t kb = 0; kb < K; kb += 128) {
         __m512 blk[4][2];
+        for (size_t r = 0; r < 4; ++r) {
+            prefetch_at(src[r] + kb, ahead);
+            prefetch_at(src[r] + kb + 64, ahead);
+        }
         for (size_t r = 0; r < 4; ++r) blk[r][0] = blk[r][1] = _mm512_setzero_ps();
 #pragma GCC unroll 4
         for (size_t k = kb; k < kb + 128; k += 32) {
@@ -293,6 +310,7 @@ inline void gemv_fp4_128(const float* xp, const linear_weight& w, size_t n0, siz
         __m512 acc[M];
         for (size_t m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
         for (size_t g = 0; g < K; g += 128) {
+            prefetch_ahead(src + g / 2);
             const __m512i v = _mm512_loadu_si512(src + g / 2);
             // 4 e8m0 codes -> per-lane 2^(e-127): codes 1..254 are the float bits e << 23; code 0
             // (2^-127, an f32 subnormal) takes the table path
@@ -332,6 +350,7 @@ inline void gemv_bf16(const float* x, size_t ldx, const linear_weight& w, size_t
         size_t k = 0;
 #pragma GCC unroll 4
         for (; k + 16 <= K; k += 16) {
+            if (k % 32 == 0) prefetch_ahead(src + k);
             const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k)));
             const __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
             const size_t a = (k / 16) & 3;
