@@ -4,6 +4,8 @@
 // activations, partial FP8 scale tiles, and split output ranges (as threads split them).
 #include <dsv4/kernels/linear.hpp>
 
+#include "kernel_test_util.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,54 +17,7 @@ namespace {
 using dsv4::weight_format;
 using dsv4::kernels::linear_weight;
 
-struct stored_matrix {
-    std::vector<uint8_t> bytes, scales;
-    linear_weight w;
-};
-
-stored_matrix make_matrix(weight_format f, size_t N, size_t K, std::mt19937_64& rng) {
-    stored_matrix m;
-    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-    m.w.format = f;
-    m.w.out = N;
-    m.w.in = K;
-    switch (f) {
-        case weight_format::f32: {
-            m.bytes.resize(N * K * 4);
-            auto* p = reinterpret_cast<float*>(m.bytes.data());
-            for (size_t i = 0; i < N * K; ++i) p[i] = u(rng);
-            break;
-        }
-        case weight_format::bf16: {
-            m.bytes.resize(N * K * 2);
-            auto* p = reinterpret_cast<uint16_t*>(m.bytes.data());
-            for (size_t i = 0; i < N * K; ++i) p[i] = dsv4::encode_bf16(u(rng));
-            break;
-        }
-        case weight_format::fp8_e4m3: {
-            m.bytes.resize(N * K);
-            for (auto& b : m.bytes) {
-                do b = uint8_t(rng()); while ((b & 0x7F) == 0x7F);  // any finite code, subnormals included
-            }
-            m.w.scale_cols = (K + 127) / 128;
-            m.scales.resize(((N + 127) / 128) * m.w.scale_cols);
-            for (auto& s : m.scales) s = uint8_t(120 + rng() % 6);
-            break;
-        }
-        case weight_format::fp4_e2m1: {
-            m.bytes.resize(N * K / 2);
-            for (auto& b : m.bytes) b = uint8_t(rng());
-            m.w.scale_cols = K / 32;
-            m.scales.resize(N * m.w.scale_cols);
-            for (auto& s : m.scales) s = uint8_t(124 + rng() % 6);
-            if (m.scales.size() > 5) m.scales[5] = 0;  // 2^-127: the subnormal scale has its own path
-            break;
-        }
-    }
-    m.w.data = m.bytes.data();
-    m.w.scale = m.scales.data();
-    return m;
-}
+using dsv4::testing::make_matrix;
 
 void check(weight_format f, size_t M, size_t N, size_t K, size_t misalign, std::mt19937_64& rng) {
     auto m = make_matrix(f, N, K, rng);

@@ -7,15 +7,17 @@
 // Two paths, both with dequantisation fused into the inner loop (never a whole-matrix copy):
 //  * M <= 4 (decode, small expert groups): each weight vector is decoded in registers and
 //    FMA'd into M accumulators, so every weight byte is read once — a GEMV at memory speed.
-//    FP8 codes become floats by bit placement (code<<20 is the value x 2^-120, exact also
-//    for subnormals), the 2^120 folded into the tile's power-of-two scale; FP4 nibbles go
-//    through a 16-entry in-register table against pre-split even/odd activations.
+//    FP8 codes become f16 by bit placement (exact, subnormals included) and f32 by one
+//    vcvtph2ps; FP4 nibbles go through a 16-entry in-register table against activations
+//    pre-arranged to the nibble order; rows are prefetched 8 KB ahead.
 //  * M > 4 (prefill): a 32-column panel of W over 256 inputs is decoded once into an
 //    L1-resident packed block [256][32] and a register-blocked 8x32 micro-kernel streams the
 //    activation rows over it.
 // Every output is one fixed-order reduction, so splitting [n0, n1) across threads gives
-// bit-identical results. AVX-512 code paths have a portable scalar fallback. No activation
-// quantisation: this is the float math of the architecture (what the golden data holds).
+// bit-identical results. AVX-512 code paths have a portable scalar fallback. By default
+// activations stay f32: the float math of the architecture (what the golden data holds).
+// A weight with `input` set (model_options::quantize_activations) rounds them first as the
+// official inference does (act_quant.hpp; decode rows on gemv_quantized.hpp).
 #pragma once
 
 #include <algorithm>
@@ -29,39 +31,16 @@
 #endif
 
 #include <dsv4/config/config.hpp>
+#include <dsv4/kernels/act_quant.hpp>
+#include <dsv4/kernels/avx512_util.hpp>
+#include <dsv4/kernels/gemv_quantized.hpp>
+#include <dsv4/kernels/linear_weight.hpp>
 #include <dsv4/kernels/simd.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
-// GCC 12 reports its own AVX-512 intrinsics (built on _mm512_undefined_*) as (maybe-)uninitialized.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+DSV4_INTRINSICS_BEGIN
 
 namespace dsv4::kernels {
-
-// A weight matrix as stored (a view into the checkpoint mapping).
-struct linear_weight {
-    weight_format format = weight_format::f32;
-    const void* data = nullptr;
-    const uint8_t* scale = nullptr;  // e8m0 codes (fp8 / fp4 only)
-    size_t out = 0;                  // N
-    size_t in = 0;                   // K
-    size_t scale_cols = 0;           // fp8: ceil(K/128); fp4: K/32
-
-    bool empty() const { return data == nullptr; }
-    // bytes read by one pass over the weight (with scales)
-    size_t bytes() const {
-        switch (format) {
-            case weight_format::f32: return out * in * 4;
-            case weight_format::bf16: return out * in * 2;
-            case weight_format::fp8_e4m3: return out * in + ((out + 127) / 128) * scale_cols;
-            case weight_format::fp4_e2m1: return out * in / 2 + out * scale_cols;
-        }
-        return 0;
-    }
-};
 
 // ------------------------------------------------------------------ row decoding
 
@@ -150,26 +129,6 @@ inline void gemv_row_generic(const float* x, size_t ldx, size_t M, const linear_
 }
 
 #if defined(__AVX512F__)
-// Horizontal sum in a fixed order.
-inline float hsum(__m512 v) noexcept {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
-}
-
-// Decode GEMVs stream weights once from DRAM, and the hardware prefetcher alone leaves the
-// cores waiting: software prefetch raised 2-thread GEMVs from 24 to 42 GB/s (bf16 head)
-// and from 30 to 38 (fp8 1024x1024). Row loops touch the line this many bytes ahead; 8 KB
-// measured best of 2/4/8 KB. Interleaved four-row loops over long rows (where 8 KB ahead
-// would be a row another chain of the group reads anyway) look ahead within the row.
-inline constexpr size_t gemv_prefetch_distance = 8192;
-inline constexpr size_t gemv_prefetch_in_row = 2048;
-inline void prefetch_at(const void* p, size_t ahead) noexcept {
-    _mm_prefetch(static_cast<const char*>(p) + ahead, _MM_HINT_T0);
-}
-inline void prefetch_ahead(const void* p) noexcept { prefetch_at(p, gemv_prefetch_distance); }
-
 // 32 FP8 codes -> two vectors of (value x 2^-8): sign-extending a byte to 16 bits and
 // shifting it left by 7 lays s/eeee/mmm onto an f16's sign/exponent/mantissa once bit 14
 // (a copy of the sign) is cleared; f16 -> f32 is one instruction. Exact, subnormals included.
@@ -302,8 +261,6 @@ template <size_t M>
 inline void gemv_fp4_128(const float* xp, const linear_weight& w, size_t n0, size_t n1, float* y, size_t ldy) noexcept {
     const size_t K = w.in;
     const __m512 table = _mm512_loadu_ps(fp4_e2m1_table.data());
-    const __m512i scale_shift = _mm512_set_epi32(24, 24, 24, 24, 16, 16, 16, 16, 8, 8, 8, 8, 0, 0, 0, 0);
-    const __m512i byte_mask = _mm512_set1_epi32(0xFF);
     for (size_t n = n0; n < n1; ++n) {
         const auto* src = static_cast<const uint8_t*>(w.data) + n * (K / 2);
         const uint8_t* srow = w.scale + n * w.scale_cols;
@@ -312,19 +269,7 @@ inline void gemv_fp4_128(const float* xp, const linear_weight& w, size_t n0, siz
         for (size_t g = 0; g < K; g += 128) {
             prefetch_ahead(src + g / 2);
             const __m512i v = _mm512_loadu_si512(src + g / 2);
-            // 4 e8m0 codes -> per-lane 2^(e-127): codes 1..254 are the float bits e << 23; code 0
-            // (2^-127, an f32 subnormal) takes the table path
-            uint32_t codes;
-            std::memcpy(&codes, srow + g / 32, 4);
-            __m512 sv;
-            if (((codes - 0x01010101u) & ~codes & 0x80808080u) == 0) {
-                const __m512i e = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(int(codes)), scale_shift), byte_mask);
-                sv = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
-            } else {
-                const float s0 = e8m0_table[codes & 0xFF], s1 = e8m0_table[(codes >> 8) & 0xFF];
-                const float s2 = e8m0_table[(codes >> 16) & 0xFF], s3 = e8m0_table[codes >> 24];
-                sv = _mm512_set_ps(s3, s3, s3, s3, s2, s2, s2, s2, s1, s1, s1, s1, s0, s0, s0, s0);
-            }
+            const __m512 sv = fp4_group_scales(srow + g / 32);
             __m512 part[M][2];
             for (size_t m = 0; m < M; ++m) part[m][0] = part[m][1] = _mm512_setzero_ps();
 #pragma GCC unroll 8
@@ -484,9 +429,33 @@ inline void gemm_rows(const float* x, size_t ldx, size_t M, const linear_weight&
 }  // namespace detail
 
 // y[m*ldy + (n - n0)] = x[m] · W[n] for m < M, n in [n0, n1). scratch: K floats.
+// With w.input set (model_options::quantize_activations) the input is first rounded as the
+// official inference does (act_quant.hpp): decode rows (M = 1) go to the quantised GEMV,
+// taking `rounded` when the caller has rounded x once for all its row ranges; other M use
+// the float kernels on the rounded values (the same products, summed in another order).
 inline void linear_rows(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1, float* y,
-                        size_t ldy, float* scratch) noexcept {
+                        size_t ldy, float* scratch, const rounded_row* rounded = nullptr) {
     if (M == 0 || n0 >= n1) return;
+    if (w.input != input_rounding::none) {
+        if (M == 1 && quantized_gemv_available(w)) {
+            if (rounded != nullptr && rounded->x == x && rounded->serves(w)) {
+                gemv_quantized(*rounded, w, n0, n1, y);
+            } else {
+                thread_local rounded_row local;
+                local.prepare(x, w.in, w.input == input_rounding::fp8_blocks, w.input == input_rounding::bf16,
+                              w.format == weight_format::fp4_e2m1);
+                gemv_quantized(local, w, n0, n1, y);
+            }
+            return;
+        }
+        thread_local std::vector<float> rounded_x;
+        rounded_x.resize(M * w.in);
+        for (size_t m = 0; m < M; ++m) fake_round_row(w.input, x + m * ldx, w.in, rounded_x.data() + m * w.in);
+        linear_weight as_float = w;
+        as_float.input = input_rounding::none;
+        linear_rows(rounded_x.data(), w.in, M, as_float, n0, n1, y, ldy, scratch);
+        return;
+    }
     if (M > detail::max_gemv_rows) {
         detail::gemm_rows(x, ldx, M, w, n0, n1, y, ldy);
         return;
@@ -533,6 +502,4 @@ inline void linear_reference(const float* x, size_t M, const linear_weight& w, f
 
 }  // namespace dsv4::kernels
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+DSV4_INTRINSICS_END

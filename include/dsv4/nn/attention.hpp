@@ -204,6 +204,13 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
     // grouped output projection
     const size_t G = size_t(s.o_groups), R = size_t(s.o_lora_rank), gin = size_t(s.group_in_dim());
     fvec u(S * G * R);
+    // decode: each group's slice of o rounded once (model_options::quantize_activations)
+    std::vector<kernels::rounded_row> o_rounded(S == 1 ? G : 0);
+    std::vector<const kernels::rounded_row*> o_round(G, nullptr);
+    for (size_t g = 0; g < o_rounded.size(); ++g) {
+        const kernels::linear_weight* const wo_a[] = {&w.wo_a};
+        o_round[g] = round_once(o.data() + g * gin, S, wo_a, o_rounded[g]);
+    }
     ctx.parallel_for(G * R, std::max<size_t>(1, R / 4), [&](size_t n0, size_t n1) {
         thread_local fvec scratch;
         if (scratch.size() < gin) scratch.resize(gin);
@@ -211,7 +218,7 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
         size_t n = n0;
         while (n < n1) {
             const size_t g = n / R, end = std::min(n1, (g + 1) * R);
-            kernels::linear_rows(o.data() + g * gin, H * d, S, w.wo_a, n, end, u.data() + n, G * R, scratch.data());
+            kernels::linear_rows(o.data() + g * gin, H * d, S, w.wo_a, n, end, u.data() + n, G * R, scratch.data(), o_round[g]);
             n = end;
         }
     });

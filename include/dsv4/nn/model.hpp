@@ -50,6 +50,13 @@ struct model_options {
     bool check_config_json = true;    // compare the folder's config.json with the compiled config
     bool allow_unexpected_tensors = false;  // true: tensors the model does not use are only listed (unused_tensors())
     bool validate_weights = false;    // scan float weights for NaN/Inf at load (costs one pass over them)
+    // Round the input of every product as the official inference does: FP8/FP4-weight
+    // products take it quantised to FP8 e4m3 per 128-block with a power-of-two scale
+    // (act_quant), BF16-weight products take it in bf16. Decode then runs on AVX512-BF16
+    // dot products (about 1.5-2x the arithmetic rate of the float kernels, kernels/
+    // gemv_quantized.hpp). Off by default: logits then differ from the float math (and the
+    // golden data) by the quantisation, about 1e-2 relative.
+    bool quantize_activations = false;
 };
 
 struct forward_request {
@@ -73,7 +80,7 @@ public:
             const std::string cfg = folder + "/config.json";
             if (std::filesystem::exists(cfg)) check_config(read_config_json(cfg), shape_, config_name);
         }
-        nn::weight_loader loader(*checkpoint_, shape_);
+        nn::weight_loader loader(*checkpoint_, shape_, opt.quantize_activations);
         weights_ = loader.load();
         unused_ = loader.unused_tensors();
         if (!unused_.empty() && !opt.allow_unexpected_tensors) {

@@ -79,8 +79,10 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
         fvec row_weight, xe, h, out;
         float limit;
         size_t n;
-        const float* input() const { return tokens.empty() ? xe_shared : xe.data(); }
-        const float* xe_shared = nullptr;
+        const float* input() const { return xe_shared != nullptr ? xe_shared : xe.data(); }
+        const float* xe_shared = nullptr;  // the input rows read in place (shared expert; any expert at T = 1)
+        kernels::rounded_row h_rounded;    // h rounded once for w2 (decode with quantize_activations)
+        const kernels::rounded_row* h_round = nullptr;
     };
     std::vector<job> jobs;
     {
@@ -93,12 +95,14 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
             jb.weights = &w.experts[e];
             jb.limit = float(s.swiglu_limit);
             jb.n = by_expert[e].size();
-            jb.xe.resize(jb.n * D);
+            if (T == 1) jb.xe_shared = x;
+            else jb.xe.resize(jb.n * D);
             for (size_t i = 0; i < jb.n; ++i) {
                 jb.tokens.push_back(by_expert[e][i].first);
                 jb.row_weight.push_back(by_expert[e][i].second);
-                std::copy(x + size_t(by_expert[e][i].first) * D, x + size_t(by_expert[e][i].first + 1) * D,
-                          jb.xe.begin() + long(i * D));
+                if (T != 1)
+                    std::copy(x + size_t(by_expert[e][i].first) * D, x + size_t(by_expert[e][i].first + 1) * D,
+                              jb.xe.begin() + long(i * D));
             }
             jobs.push_back(std::move(jb));
         }
@@ -113,6 +117,14 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
         jb.h.resize(jb.n * I);
         jb.out.resize(jb.n * D);
     }
+    // decode: the token's input rounded once for every expert (model_options::quantize_activations)
+    kernels::rounded_row x_rounded;
+    const kernels::rounded_row* x_round = nullptr;
+    if (T == 1) {
+        std::vector<const kernels::linear_weight*> gate_up;
+        for (const auto& jb : jobs) gate_up.insert(gate_up.end(), {&jb.weights->w1, &jb.weights->w3});
+        x_round = round_once(x, 1, gate_up, x_rounded);
+    }
     // wave 1: rows [i0, i1) of w1 and w3 for one job, then SwiGLU on those columns
     const size_t tile1 = std::min<size_t>(I, 128), tiles1 = (I + tile1 - 1) / tile1;
     ctx.parallel_for(jobs.size() * tiles1, 1, [&](size_t a, size_t b) {
@@ -123,8 +135,8 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
             g.resize(n * cols);
             u.resize(n * cols);
             scratch.resize(D);
-            kernels::linear_rows(jb.input(), D, n, jb.weights->w1, i0, i1, g.data(), cols, scratch.data());
-            kernels::linear_rows(jb.input(), D, n, jb.weights->w3, i0, i1, u.data(), cols, scratch.data());
+            kernels::linear_rows(jb.input(), D, n, jb.weights->w1, i0, i1, g.data(), cols, scratch.data(), x_round);
+            kernels::linear_rows(jb.input(), D, n, jb.weights->w3, i0, i1, u.data(), cols, scratch.data(), x_round);
             for (size_t t = 0; t < n; ++t) {
                 kernels::swiglu(g.data() + t * cols, u.data() + t * cols, cols, jb.limit,
                                 jb.tokens.empty() ? 1.0f : jb.row_weight[t]);
@@ -132,6 +144,10 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
             }
         }
     });
+    for (auto& jb : jobs) {
+        const kernels::linear_weight* const down[] = {&jb.weights->w2};
+        jb.h_round = round_once(jb.h.data(), jb.n, down, jb.h_rounded);
+    }
     // wave 2: rows [d0, d1) of w2 for one job
     const size_t tile2 = std::min<size_t>(D, 256), tiles2 = (D + tile2 - 1) / tile2;
     ctx.parallel_for(jobs.size() * tiles2, 1, [&](size_t a, size_t b) {
@@ -140,7 +156,8 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
             job& jb = jobs[task / tiles2];
             const size_t d0 = (task % tiles2) * tile2, d1 = std::min(D, d0 + tile2);
             scratch.resize(I);
-            kernels::linear_rows(jb.h.data(), I, jb.n, jb.weights->w2, d0, d1, jb.out.data() + d0, D, scratch.data());
+            kernels::linear_rows(jb.h.data(), I, jb.n, jb.weights->w2, d0, d1, jb.out.data() + d0, D, scratch.data(),
+                                 jb.h_round);
         }
     });
     // sum in a fixed order: routed experts by id, then the shared expert

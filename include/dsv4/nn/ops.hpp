@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 #include <dsv4/kernels/linear.hpp>
@@ -25,13 +26,35 @@ inline size_t linear_grain(const context& ctx, size_t M, const kernels::linear_w
     return std::max<size_t>(1, std::min<size_t>(64, N / (4 * T) + 1));
 }
 
+// A decode row (M = 1) rounded once, before the parallel region, for the products among
+// `ws` that round their input (model_options::quantize_activations); null when none does.
+inline const kernels::rounded_row* round_once(const float* x, size_t M, std::span<const kernels::linear_weight* const> ws,
+                                              kernels::rounded_row& storage) {
+    if (M != 1) return nullptr;
+    bool fp8 = false, bf16 = false;
+    size_t K = 0;
+    for (const auto* w : ws) {
+        if (w->empty() || !kernels::quantized_gemv_available(*w)) continue;
+        if (K != 0 && w->in != K) return nullptr;
+        K = w->in;
+        fp8 |= w->input == kernels::input_rounding::fp8_blocks;
+        bf16 |= w->input == kernels::input_rounding::bf16;
+    }
+    if (!fp8 && !bf16) return nullptr;
+    storage.prepare(x, K, fp8, bf16);
+    return &storage;
+}
+
 // y[M, N] = x[M, K] · Wᵀ, split over output rows of W (bit-identical for any split).
 inline void linear(const context& ctx, const float* x, size_t M, const kernels::linear_weight& w, float* y) {
     const size_t N = w.out;
+    kernels::rounded_row rounded_storage;
+    const kernels::linear_weight* const products[] = {&w};
+    const kernels::rounded_row* rounded = round_once(x, M, products, rounded_storage);
     ctx.parallel_for(N, linear_grain(ctx, M, w), [&](size_t n0, size_t n1) {
         thread_local fvec scratch;
         if (scratch.size() < w.in) scratch.resize(w.in);
-        kernels::linear_rows(x, w.in, M, w, n0, n1, y + n0, N, scratch.data());
+        kernels::linear_rows(x, w.in, M, w, n0, n1, y + n0, N, scratch.data(), rounded);
     });
 }
 
@@ -53,13 +76,17 @@ inline void linear_many(const context& ctx, const float* x, size_t M, std::initi
         const size_t g = linear_grain(ctx, M, w);
         for (size_t n0 = 0; n0 < w.out; n0 += g) chunks.push_back({j, n0, std::min(w.out, n0 + g)});
     }
+    std::vector<const kernels::linear_weight*> products;
+    for (const auto& j : jobs) products.push_back(j.w);
+    kernels::rounded_row rounded_storage;
+    const kernels::rounded_row* rounded = round_once(x, M, products, rounded_storage);
     ctx.parallel_for(chunks.size(), 1, [&](size_t a, size_t b) {
         thread_local fvec scratch;
         for (size_t c = a; c < b; ++c) {
             const auto& w = *jobs[chunks[c].job].w;
             if (scratch.size() < w.in) scratch.resize(w.in);
             kernels::linear_rows(x, w.in, M, w, chunks[c].n0, chunks[c].n1, jobs[chunks[c].job].y + chunks[c].n0, w.out,
-                                 scratch.data());
+                                 scratch.data(), rounded);
         }
     });
 }

@@ -87,7 +87,10 @@ struct model_weights {
 // Reads weights from a checkpoint, checking names, dtypes and shapes against a shape.
 class weight_loader {
 public:
-    weight_loader(const checkpoint& ck, const model_shape& s) : ck_(ck), s_(s) {}
+    // round_inputs: products round their input as the official inference does
+    // (model_options::quantize_activations; kernels/act_quant.hpp).
+    weight_loader(const checkpoint& ck, const model_shape& s, bool round_inputs = false)
+        : ck_(ck), s_(s), round_inputs_(round_inputs) {}
 
     model_weights load() {
         model_weights w;
@@ -158,6 +161,7 @@ private:
         w.data = t.data;
         w.out = size_t(out);
         w.in = size_t(in);
+        if (round_inputs_) w.input = kernels::reference_input_rounding(w.format);
         return w;
     }
 
@@ -182,6 +186,7 @@ private:
             return plain_linear(prefix, out, in);
         }
         w.data = t.data;
+        if (round_inputs_) w.input = kernels::reference_input_rounding(w.format);
         return w;
     }
 
@@ -275,6 +280,7 @@ private:
 
     const checkpoint& ck_;
     const model_shape& s_;
+    bool round_inputs_ = false;
     std::set<std::string> used_;
 };
 

@@ -1,0 +1,135 @@
+// Products with rounded inputs (model_options::quantize_activations) against a plain scalar
+// version of the official inference's GEMMs: act_quant per 128-block, e4m3 x FP8 summed per
+// 128-tile and scaled by s_act · s_w, e4m3 x FP4 per 32-block, bf16(x) x BF16; double sums.
+// Both the quantised GEMV (M = 1, K % 128 == 0) and the fallback (float kernels on the
+// rounded input: M > 1, other K) must agree with it, and row splits must not change a bit.
+#include <dsv4/kernels/linear.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "kernel_test_util.hpp"
+
+namespace {
+
+using namespace dsv4;
+using namespace dsv4::kernels;
+
+// The reference formula, written out without the library's quantiser or kernels.
+std::vector<double> reference_product(const std::vector<float>& x, size_t M, const linear_weight& w) {
+    const size_t N = w.out, K = w.in;
+    std::vector<double> y(M * N, 0.0);
+    const auto* bytes = static_cast<const uint8_t*>(w.data);
+    for (size_t m = 0; m < M; ++m) {
+        const float* xr = x.data() + m * K;
+        std::vector<double> q(K);
+        std::vector<double> sa((K + 127) / 128, 1.0);
+        if (w.input == input_rounding::fp8_blocks) {
+            for (size_t b0 = 0; b0 < K; b0 += 128) {
+                float amax = 1e-4f;
+                for (size_t k = b0; k < std::min(K, b0 + 128); ++k) amax = std::max(amax, std::fabs(xr[k]));
+                const float s = std::exp2(std::ceil(std::log2(double(amax * (1.0f / 448.0f)))));
+                sa[b0 / 128] = s;
+                for (size_t k = b0; k < std::min(K, b0 + 128); ++k) q[k] = decode_fp8_e4m3(encode_fp8_e4m3(xr[k] / s));
+            }
+        } else {
+            for (size_t k = 0; k < K; ++k) q[k] = decode_bf16(encode_bf16(xr[k]));
+        }
+        for (size_t n = 0; n < N; ++n) {
+            double acc = 0;
+            switch (w.format) {
+                case weight_format::fp8_e4m3:
+                    for (size_t kb = 0; kb < K; kb += 128) {
+                        double tile = 0;
+                        for (size_t k = kb; k < std::min(K, kb + 128); ++k) tile += q[k] * decode_fp8_e4m3(bytes[n * K + k]);
+                        acc += tile * sa[kb / 128] * decode_e8m0(w.scale[(n / 128) * w.scale_cols + kb / 128]);
+                    }
+                    break;
+                case weight_format::fp4_e2m1:
+                    for (size_t kb = 0; kb < K; kb += 32) {
+                        double blk = 0;
+                        for (size_t k = kb; k < kb + 32; ++k) blk += q[k] * decode_fp4_e2m1(fp4_code_at(bytes + n * (K / 2), k));
+                        acc += blk * sa[kb / 128] * decode_e8m0(w.scale[n * w.scale_cols + kb / 32]);
+                    }
+                    break;
+                case weight_format::bf16:
+                    for (size_t k = 0; k < K; ++k) acc += q[k] * decode_bf16(reinterpret_cast<const uint16_t*>(bytes)[n * K + k]);
+                    break;
+                case weight_format::f32: break;
+            }
+            y[m * N + n] = acc;
+        }
+    }
+    return y;
+}
+
+void check(weight_format f, size_t M, size_t N, size_t K, std::mt19937_64& rng) {
+    auto mat = dsv4::testing::make_matrix(f, N, K, rng);
+    mat.w.input = reference_input_rounding(f);
+    std::vector<float> x(M * K);
+    std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+    for (auto& v : x) v = u(rng);
+    if (K > 200) x[130] = 900.0f;  // one block with a large scale
+    const auto ref = reference_product(x, M, mat.w);
+    std::vector<float> got(M * N, NAN), scratch(K);
+    const size_t mid = N / 2 + 1;
+    linear_rows(x.data(), K, M, mat.w, 0, std::min(mid, N), got.data(), N, scratch.data());
+    linear_rows(x.data(), K, M, mat.w, std::min(mid, N), N, got.data() + std::min(mid, N), N, scratch.data());
+    // bound: f32 sums of K exact products, each at most max|q·w·scales|
+    for (size_t m = 0; m < M; ++m)
+        for (size_t n = 0; n < N; ++n) {
+            std::vector<float> row(K);
+            const float* wr = weight_row(mat.w, n, row.data());
+            double mag = 0;
+            for (size_t k = 0; k < K; ++k) mag += std::fabs(double(wr[k]) * x[m * K + k]);
+            ASSERT_NEAR(got[m * N + n], ref[m * N + n], 2e-6 * mag + 1e-30)
+                << to_string(f) << " M=" << M << " N=" << N << " K=" << K << " n=" << n;
+        }
+    if (M == 1) {
+        // a row rounded once by the caller gives the same bits as rounding inside
+        rounded_row pre;
+        pre.prepare(x.data(), K, true, true);
+        std::vector<float> again(N);
+        linear_rows(x.data(), K, 1, mat.w, 0, N, again.data(), N, scratch.data(), &pre);
+        ASSERT_EQ(again, got) << to_string(f) << " K=" << K;
+        // and any split of the rows gives the same bits
+        for (size_t a : {size_t(1), size_t(3), size_t(5)}) {
+            if (a >= N) continue;
+            std::vector<float> split(N);
+            linear_rows(x.data(), K, 1, mat.w, 0, a, split.data(), N, scratch.data(), &pre);
+            linear_rows(x.data(), K, 1, mat.w, a, N, split.data() + a, N, scratch.data(), &pre);
+            ASSERT_EQ(split, got) << to_string(f) << " K=" << K << " split at " << a;
+        }
+    }
+}
+
+TEST(GemvQuantized, MatchesTheReferenceFormulaOnBothPaths) {
+    std::mt19937_64 rng(11);
+    for (auto f : {weight_format::fp8_e4m3, weight_format::fp4_e2m1, weight_format::bf16})
+        for (auto [M, N, K] : std::vector<std::tuple<size_t, size_t, size_t>>{
+                 {1, 1, 128}, {1, 7, 256}, {1, 130, 384}, {1, 9, 1024}, {2, 9, 256}, {5, 33, 384}, {1, 6, 96}, {3, 5, 160}})
+            check(f, M, N, K, rng);
+}
+
+TEST(GemvQuantized, AvailabilityFollowsFormatRoundingAndWidth) {
+    linear_weight w;
+    w.format = weight_format::fp8_e4m3;
+    w.in = 256;
+    EXPECT_FALSE(quantized_gemv_available(w));  // no rounding asked for
+    w.input = input_rounding::fp8_blocks;
+    w.in = 96;
+    EXPECT_FALSE(quantized_gemv_available(w));  // not whole 128-blocks: float kernels on the rounded input
+#if defined(DSV4_QUANTIZED_GEMV)
+    w.in = 256;
+    EXPECT_TRUE(quantized_gemv_available(w));
+    w.format = weight_format::bf16;
+    w.input = input_rounding::bf16;
+    EXPECT_TRUE(quantized_gemv_available(w));
+#endif
+}
+
+}  // namespace
