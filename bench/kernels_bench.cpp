@@ -9,6 +9,7 @@
 //                              process with OPENBLAS_CORETYPE=SkylakeX (bench/report does); the
 //                              core OpenBLAS chose is in the context as openblas_corename.
 //   gemv/dsv4_<fmt>/NxK        decode product (M = 1) with the weight in its stored format
+//   gemv/dsv4_<fmt>_actquant/NxK  the same with the input rounded as the official inference does
 //                              (FP8 dense, FP4 routed experts, bf16 head/gate/compressors),
 //                              rotating over copies filling 512 MiB (well beyond the L3) so the
 //                              weights come from DRAM; bytes_per_second = weight bytes read.
@@ -247,12 +248,15 @@ gemv_arena& weights_arena() {
 
 // y[M, N] = x[M, K] · Wᵀ with W in its stored format from the arena. M = 1 (decode) rotates
 // over copies of W filling the arena; larger M (prefill) uses one copy (it is compute-bound).
-void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weight_format f) {
+// actquant: the weight rounds its input as the official inference does (model_options::
+// quantize_activations); the check then uses the rounded activations.
+void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weight_format f, bool actquant = false) {
     auto& A = weights_arena();
     linear_weight proto;
     proto.format = f;
     proto.out = N;
     proto.in = K;
+    if (actquant) proto.input = kernels::reference_input_rounding(f);
     size_t data_bytes = 0, scale_bytes = 0;
     switch (f) {
         case weight_format::f32: data_bytes = N * K * 4; break;
@@ -299,7 +303,9 @@ void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weigh
         return 0.0f;
     };
     std::string why;
-    if (!check(x.data(), y.data(), M, N, K, at, why)) state.SkipWithError(("dsv4 product is wrong: " + why).c_str());
+    std::vector<float> x_seen(M * K);
+    for (size_t m = 0; m < M; ++m) kernels::fake_round_row(proto.input, x.data() + m * K, K, x_seen.data() + m * K);
+    if (!check(x_seen.data(), y.data(), M, N, K, at, why)) state.SkipWithError(("dsv4 product is wrong: " + why).c_str());
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.bytes()));
     state.counters["copies"] = double(copies);
     state.counters["weight_bytes"] = double(w.bytes());
@@ -348,6 +354,14 @@ void register_all() {
                                      })
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
+        if (f != weight_format::f32)
+            benchmark::RegisterBenchmark(("gemv/dsv4_" + fname + "_actquant/" + shape).c_str(),
+                                         [=](benchmark::State& s) {
+                                             s.SetLabel(label + " (opt-in quantize_activations)");
+                                             stored_product(s, 1, size_t(N), size_t(K), f, true);
+                                         })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
         // prefill in the stored format; routed experts also at the rows one expert sees on average
         std::vector<size_t> rows;
         if (f == weight_format::fp8_e4m3 || f == weight_format::fp4_e2m1) rows.push_back(prefill_rows);

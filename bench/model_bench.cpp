@@ -4,6 +4,7 @@
 //   model/info                   weight bytes read per decoded token (the roofline's denominator)
 //   model/prefill/512            one 512-token prompt into a fresh sequence (tokens/s)
 //   model/decode/64              64 single-token steps from an empty sequence (tokens/s)
+//   model/decode_actquant/64     the same with model_options::quantize_activations
 //   model/decode_vs_context      decode steps at contexts 2K..64K (median step time), and the state
 //                                bytes at each against the config's KV formula. The state at C is
 //                                built to size: every per-layer buffer gets the size it has after C
@@ -95,13 +96,22 @@ void touch_weights(const nn::model_weights& W, const model_shape& s) {
     });
 }
 
+std::unique_ptr<bench_model> open_model(bool quantize_activations) {
+    ensure_checkpoint();
+    auto p = std::make_unique<bench_model>(
+        folder(), model_options{.threads = bench::threads(), .quantize_activations = quantize_activations});
+    touch_weights(p->weights(), p->shape());
+    return p;
+}
 const bench_model& the_model() {
-    static std::unique_ptr<bench_model> m = [] {
-        ensure_checkpoint();
-        auto p = std::make_unique<bench_model>(folder(), model_options{.threads = bench::threads()});
-        touch_weights(p->weights(), p->shape());
-        return p;
-    }();
+    static std::unique_ptr<bench_model> m = open_model(false);
+    return *m;
+}
+// The opt-in numerics of the official inference (model_options::quantize_activations). A
+// second mapping of the checkpoint counts in the RSS again, so bench/report runs it in a
+// process of its own.
+const bench_model& the_actquant_model() {
+    static std::unique_ptr<bench_model> m = open_model(true);
     return *m;
 }
 
@@ -170,8 +180,8 @@ void model_info(benchmark::State& state) {
 // ---------------------------------------------------------------- prefill and decode
 // range(0) tokens into a fresh sequence, fed `chunk` at a time: the whole prompt at once
 // (prefill) or one per step (decode, each step's logits computed as in generation).
-void feed_tokens(benchmark::State& state, size_t chunk) {
-    const auto& m = the_model();
+void feed_tokens(benchmark::State& state, size_t chunk, bool quantize_activations = false) {
+    const auto& m = quantize_activations ? the_actquant_model() : the_model();
     const size_t n = size_t(state.range(0));
     const auto ids = random_ids(n, chunk);
     for (auto _ : state) {
@@ -272,6 +282,7 @@ void register_all() {
     benchmark::RegisterBenchmark("model/info", model_info)->Iterations(1);
     benchmark::RegisterBenchmark("model/prefill", [](benchmark::State& s) { feed_tokens(s, 512); })->Arg(512)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("model/decode", [](benchmark::State& s) { feed_tokens(s, 1); })->Arg(64)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("model/decode_actquant", [](benchmark::State& s) { feed_tokens(s, 1, true); })->Arg(64)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
     const std::vector<int64_t> contexts = q ? std::vector<int64_t>{2048, 16384, 65536}
                                             : std::vector<int64_t>{2048, 4096, 8192, 16384, 32768, 65536};
     benchmark::RegisterBenchmark("model/decode_vs_context",

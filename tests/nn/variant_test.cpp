@@ -107,6 +107,33 @@ TEST_F(VariantModel, ChunkedPrefillMatchesOnePrefill) {
     }
 }
 
+// model_options::max_chunk_tokens splits a long call into consecutive chunks: every logit
+// row, the hidden streams and the state agree with the call in one piece.
+TEST_F(VariantModel, MaxChunkTokensSplitsLongCalls) {
+    dsv4::model<variant_config> whole(dir_->path().string(), {.threads = 2, .max_chunk_tokens = 0});
+    dsv4::model<variant_config> chunked(dir_->path().string(), {.threads = 2, .max_chunk_tokens = 64});
+    const auto prompt = tokens(300, 4);
+    const size_t V = variant_config::vocab_size;
+    auto a = whole.new_sequence(512), b = chunked.new_sequence(512);
+    const auto ra = whole.forward(a, prompt, {.all_logits = true, .keep_hidden = true});
+    const auto rb = chunked.forward(b, prompt, {.all_logits = true, .keep_hidden = true});
+    ASSERT_EQ(rb.rows, 300u);
+    ASSERT_EQ(rb.logits.size(), 300u * V);
+    ASSERT_EQ(rb.hidden.size(), ra.hidden.size());
+    for (size_t t = 0; t < 300; t += 37) EXPECT_TRUE(close_to(slice(rb.logits, t * V, V), slice(ra.logits, t * V, V))) << t;
+    EXPECT_TRUE(close_to(rb.hidden, ra.hidden));
+    EXPECT_EQ(b.position(), 300);
+    EXPECT_EQ(b.bytes(), a.bytes());
+    // last-row logits only, and decoding on
+    auto c = chunked.new_sequence(512);
+    const auto rc = chunked.forward(c, prompt);
+    EXPECT_EQ(rc.rows, 1u);
+    EXPECT_TRUE(close_to(rc.logits, slice(ra.logits, 299 * V, V)));
+    const int32_t next = 9;
+    EXPECT_TRUE(close_to(chunked.forward(c, std::span(&next, 1)).logits, whole.forward(a, std::span(&next, 1)).logits));
+    EXPECT_THROW(dsv4::model<variant_config>(dir_->path().string(), {.max_chunk_tokens = -1}), dsv4::error);
+}
+
 TEST_F(VariantModel, ThreadCountDoesNotChangeABit) {
     dsv4::model<variant_config> m1(dir_->path().string(), {.threads = 1});
     dsv4::model<variant_config> m2(dir_->path().string(), {.threads = 2});

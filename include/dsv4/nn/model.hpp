@@ -57,6 +57,10 @@ struct model_options {
     // gemv_quantized.hpp). Off by default: logits then differ from the float math (and the
     // golden data) by the quantisation, about 1e-2 relative.
     bool quantize_activations = false;
+    // Longer prompts run as consecutive chunks of this many tokens, so activation memory
+    // follows the chunk rather than the prompt (0: no limit). Chunking changes only the
+    // summation order of the results.
+    int max_chunk_tokens = 512;
 };
 
 struct forward_request {
@@ -76,6 +80,8 @@ public:
         : shape_(shape), opt_(opt), checkpoint_(std::make_unique<checkpoint>(folder)),
           ctx_(opt.threads == 0 ? std::make_unique<context>() : std::make_unique<context>(opt.threads)) {
         if (auto why = validate(shape_); !why.empty()) fail(config_name, ": invalid config: ", why);
+        if (opt.max_chunk_tokens < 0)
+            fail("model_options.max_chunk_tokens: expected >= 0 (0 = no limit), got ", opt.max_chunk_tokens);
         if (opt.check_config_json) {
             const std::string cfg = folder + "/config.json";
             if (std::filesystem::exists(cfg)) check_config(read_config_json(cfg), shape_, config_name);
@@ -106,23 +112,31 @@ public:
     // A fresh sequence that may hold up to `capacity` tokens.
     sequence_state new_sequence(int64_t capacity) const { return sequence_state(shape_, capacity); }
 
+    // Runs ids through the model at the sequence's position. Prompts longer than
+    // model_options::max_chunk_tokens run as consecutive chunks (the same results up to
+    // summation order; activations sized by the chunk, not the prompt).
     forward_result forward(sequence_state& seq, std::span<const int32_t> ids, const forward_request& req = {},
                            nn::trace* tr = nullptr) const {
-        const size_t S = ids.size(), D = size_t(shape_.dim), hc = size_t(shape_.hc_mult);
+        const size_t S = ids.size();
         check_tokens(seq, ids, seq.position(), "forward");
-        const int64_t start = seq.position();
-        // embedding copied into every stream
-        std::vector<float> X(S * hc * D);
-        for (size_t t = 0; t < S; ++t) {
-            const float* row = embedding_row(ids[t]);
-            for (size_t j = 0; j < hc; ++j) std::copy(row, row + D, X.begin() + long((t * hc + j) * D));
+        // a trace records whole-call intermediates, so traced calls run in one piece
+        const size_t chunk = opt_.max_chunk_tokens > 0 && tr == nullptr ? size_t(opt_.max_chunk_tokens) : S;
+        if (S <= chunk) {
+            auto X = body(seq, ids, tr);
+            return head(X, S, weights_.hc_head, weights_.norm, req);
         }
-        for (int l = 0; l < shape_.n_layers; ++l)
-            block_forward(weights_.layers[size_t(l)], seq.layers()[size_t(l)], l, "layers." + std::to_string(l), X.data(),
-                          S, start, ids, tr);
-        seq.advance(int64_t(S));
-        seq.record_tokens(ids);
-        return head(X, S, weights_.hc_head, weights_.norm, req);
+        forward_result out;
+        for (size_t i = 0; i < S; i += chunk) {
+            const size_t n = std::min(chunk, S - i);
+            const auto X = body(seq, ids.subspan(i, n), nullptr);
+            if (req.keep_hidden) out.hidden.insert(out.hidden.end(), X.begin(), X.end());
+            if (req.all_logits || i + n == S) {
+                auto part = head(X, n, weights_.hc_head, weights_.norm, {.all_logits = req.all_logits});
+                out.logits.insert(out.logits.end(), part.logits.begin(), part.logits.end());
+                out.rows += part.rows;
+            }
+        }
+        return out;
     }
 
     forward_result mtp_forward(sequence_state& seq, std::span<const float> hidden, std::span<const int32_t> ids,
@@ -193,6 +207,24 @@ private:
                  seq.capacity(), " tokens");
         if (seq.layers().size() != size_t(shape_.n_layers))
             fail(what, ": the sequence state was made for another model shape");
+    }
+
+    // The streams after the last block for ids at the sequence's position; advances seq.
+    std::vector<float> body(sequence_state& seq, std::span<const int32_t> ids, nn::trace* tr) const {
+        const size_t S = ids.size(), D = size_t(shape_.dim), hc = size_t(shape_.hc_mult);
+        const int64_t start = seq.position();
+        // embedding copied into every stream
+        std::vector<float> X(S * hc * D);
+        for (size_t t = 0; t < S; ++t) {
+            const float* row = embedding_row(ids[t]);
+            for (size_t j = 0; j < hc; ++j) std::copy(row, row + D, X.begin() + long((t * hc + j) * D));
+        }
+        for (int l = 0; l < shape_.n_layers; ++l)
+            block_forward(weights_.layers[size_t(l)], seq.layers()[size_t(l)], l, "layers." + std::to_string(l), X.data(),
+                          S, start, ids, tr);
+        seq.advance(int64_t(S));
+        seq.record_tokens(ids);
+        return X;
     }
 
     const float* embedding_row(int32_t id) const {

@@ -31,7 +31,7 @@ inline size_t linear_grain(const context& ctx, size_t M, const kernels::linear_w
 inline const kernels::rounded_row* round_once(const float* x, size_t M, std::span<const kernels::linear_weight* const> ws,
                                               kernels::rounded_row& storage) {
     if (M != 1) return nullptr;
-    bool fp8 = false, bf16 = false;
+    bool fp8 = false, bf16 = false, fp4 = false;
     size_t K = 0;
     for (const auto* w : ws) {
         if (w->empty() || !kernels::quantized_gemv_available(*w)) continue;
@@ -39,9 +39,10 @@ inline const kernels::rounded_row* round_once(const float* x, size_t M, std::spa
         K = w->in;
         fp8 |= w->input == kernels::input_rounding::fp8_blocks;
         bf16 |= w->input == kernels::input_rounding::bf16;
+        fp4 |= w->format == weight_format::fp4_e2m1;
     }
     if (!fp8 && !bf16) return nullptr;
-    storage.prepare(x, K, fp8, bf16);
+    storage.prepare(x, K, fp8, bf16, fp4);
     return &storage;
 }
 
