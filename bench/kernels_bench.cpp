@@ -282,6 +282,9 @@ void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weigh
     std::vector<float> x(M * K), y(M * N);
     bench::splitmix rng{K};
     for (auto& v : x) v = rng.uniform(1.0f);
+    // decode: the read bandwidth of this moment, next to the figure (bench::read_bandwidth)
+    const std::vector<bench::byte_range> probe = {{A.data.as<std::byte>(), std::min(A.data_bytes, size_t(256) << 20)}};
+    const double bw_before = M == 1 ? bench::read_bandwidth(probe, bench::threads()) : 0.0;
     size_t i = 0;
     for (auto _ : state) {
         nn::linear(ctx(), x.data(), M, ws[i], y.data());
@@ -307,6 +310,7 @@ void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weigh
     for (size_t m = 0; m < M; ++m) kernels::fake_round_row(proto.input, x.data() + m * K, K, x_seen.data() + m * K);
     if (!check(x_seen.data(), y.data(), M, N, K, at, why)) state.SkipWithError(("dsv4 product is wrong: " + why).c_str());
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.bytes()));
+    if (M == 1) state.counters["adjacent_read_bytes_per_second"] = std::max(bw_before, bench::read_bandwidth(probe, bench::threads()));
     state.counters["copies"] = double(copies);
     state.counters["weight_bytes"] = double(w.bytes());
     state.counters["flops"] = benchmark::Counter(2.0 * double(M) * double(N) * double(K),

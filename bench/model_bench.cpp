@@ -180,10 +180,22 @@ void model_info(benchmark::State& state) {
 // ---------------------------------------------------------------- prefill and decode
 // range(0) tokens into a fresh sequence, fed `chunk` at a time: the whole prompt at once
 // (prefill) or one per step (decode, each step's logits computed as in generation).
+// Every weight matrix of the model as a byte range (the decode anchor reads them).
+std::vector<bench::byte_range> weight_ranges(const bench_model& m) {
+    std::vector<bench::byte_range> r;
+    for_each_matrix(m.weights(), m.shape(), [&](const kernels::linear_weight& w, double, bool) {
+        r.push_back({static_cast<const std::byte*>(w.data), w.bytes()});
+    });
+    return r;
+}
+
 void feed_tokens(benchmark::State& state, size_t chunk, bool quantize_activations = false) {
     const auto& m = quantize_activations ? the_actquant_model() : the_model();
     const size_t n = size_t(state.range(0));
     const auto ids = random_ids(n, chunk);
+    // decode: the read bandwidth of this moment, over the weights themselves
+    const auto weights = weight_ranges(m);
+    const double bw_before = chunk == 1 ? bench::read_bandwidth(weights, bench::threads()) : 0.0;
     for (auto _ : state) {
         auto seq = m.new_sequence(int64_t(n));
         for (size_t i = 0; i < n; i += chunk) {
@@ -194,6 +206,8 @@ void feed_tokens(benchmark::State& state, size_t chunk, bool quantize_activation
     }
     state.counters["tokens_per_second"] =
         benchmark::Counter(double(n), benchmark::Counter::kIsIterationInvariantRate);
+    if (chunk == 1)
+        state.counters["adjacent_read_bytes_per_second"] = std::max(bw_before, bench::read_bandwidth(weights, bench::threads()));
 }
 
 // A sequence state as it is after `context` tokens, with random contents.
