@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
 TEST(TopK, OrderTiesAndShortInputs) {
     const float s[6] = {0.5f, 2.0f, 2.0f, -1.0f, 3.0f, 2.0f};
     std::vector<int32_t> out;
@@ -12,4 +16,23 @@ TEST(TopK, OrderTiesAndShortInputs) {
     EXPECT_EQ(out, (std::vector<int32_t>{4, 1, 2, 5, 0, 3}));
     dsv4::kernels::topk_indices(s, 0, 3, out);
     EXPECT_TRUE(out.empty());
+}
+
+// Many ties among many entries (the indexer's 16K scores with k = 512): exactly the first k
+// of all indices sorted by (score descending, index ascending).
+TEST(TopK, MatchesAFullSortWithManyTies) {
+    std::vector<float> s(5000);
+    uint64_t r = 12345;
+    for (auto& v : s) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        v = float((r >> 33) % 40) * 0.25f;
+    }
+    std::vector<int32_t> all(s.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = int32_t(i);
+    std::sort(all.begin(), all.end(), [&](int32_t a, int32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });
+    for (int k : {1, 17, 512, 4999, 5000}) {
+        std::vector<int32_t> out;
+        dsv4::kernels::topk_indices(s.data(), int(s.size()), k, out);
+        EXPECT_EQ(out, std::vector<int32_t>(all.begin(), all.begin() + k)) << "k=" << k;
+    }
 }

@@ -13,7 +13,10 @@ inline void topk_indices(const float* scores, int n, int k, std::vector<int32_t>
     for (int i = 0; i < n; ++i) out[size_t(i)] = i;
     k = std::min(k, n);
     auto better = [&](int32_t a, int32_t b) { return scores[a] > scores[b] || (scores[a] == scores[b] && a < b); };
-    std::partial_sort(out.begin(), out.begin() + k, out.end(), better);
+    // `better` is a strict total order, so selecting then sorting the k best gives exactly
+    // partial_sort's result in O(n + k log k) instead of O(n log k) (16K indexer entries, k 512)
+    if (k < n) std::nth_element(out.begin(), out.begin() + k, out.end(), better);
+    std::sort(out.begin(), out.begin() + k, better);
     out.resize(size_t(k));
 }
 

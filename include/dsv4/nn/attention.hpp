@@ -20,6 +20,7 @@
 #include <dsv4/config/config.hpp>
 #include <dsv4/kernels/attention.hpp>
 #include <dsv4/kernels/hadamard.hpp>
+#include <dsv4/kernels/indexer_score.hpp>
 #include <dsv4/kernels/rope.hpp>
 #include <dsv4/kernels/topk.hpp>
 #include <dsv4/nn/compressor.hpp>
@@ -82,14 +83,7 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
             dots.resize(n * ih);
             scratch.resize(id);
             kernels::linear_rows(st.index_keys.data() + i0 * id, id, n, heads, 0, ih, dots.data(), ih, scratch.data());
-            const float* wt = hw.data() + t * ih;
-            float* out = scores[t].data() + i0;
-            for (size_t i = 0; i < n; ++i) {
-                const float* di = dots.data() + i * ih;
-                float acc = 0;
-                for (size_t h = 0; h < ih; ++h) acc += wt[h] * std::max(di[h], 0.0f);
-                out[i] = acc;
-            }
+            kernels::weighted_relu_sum(dots.data(), n, ih, hw.data() + t * ih, scores[t].data() + i0);
         }
     });
     std::vector<std::vector<int32_t>> selected(S);

@@ -1,0 +1,45 @@
+// The indexer's weighted ReLU sum against a plain scalar loop (double sums), for every head
+// count 0..2 vector widths + 1 and misaligned starts, several entries; NaN dots stay NaN.
+#include <dsv4/kernels/indexer_score.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernel_test_util.hpp"
+
+TEST(IndexerScore, MatchesScalarForAllHeadCountsAndAlignments) {
+    dsv4::testing::for_each_length_and_misalignment([](size_t heads, size_t misalign) {
+        for (size_t n : {size_t(1), size_t(3), size_t(17)}) {
+            const auto buf = dsv4::testing::random_floats(heads * n + misalign, n * 31 + heads, 2.0f);
+            const auto w = dsv4::testing::random_floats(heads, 7 + heads, 1.0f);
+            const float* dots = buf.data() + misalign;
+            std::vector<float> out(n + 1, 123.0f);
+            dsv4::kernels::weighted_relu_sum(dots, n, heads, w.data(), out.data());
+            for (size_t i = 0; i < n; ++i) {
+                double ref = 0, mag = 0;
+                for (size_t h = 0; h < heads; ++h) {
+                    ref += double(w[h]) * std::max(double(dots[i * heads + h]), 0.0);
+                    mag += std::fabs(double(w[h]) * dots[i * heads + h]);
+                }
+                ASSERT_NEAR(out[i], ref, 1e-6 * mag + 1e-30) << "n=" << n << " heads=" << heads << " i=" << i;
+            }
+            ASSERT_EQ(out[n], 123.0f) << "wrote past the end";
+        }
+    });
+}
+
+TEST(IndexerScore, HandComputedAndNaN) {
+    // 3 entries x 20 heads (a vector + a tail): dots[i][h] = h - 10 + i, w[h] = 0.5
+    const size_t n = 3, heads = 20;
+    std::vector<float> dots(n * heads), w(heads, 0.5f), out(n);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t h = 0; h < heads; ++h) dots[i * heads + h] = float(h) - 10.0f + float(i);
+    dots[2 * heads + 4] = std::numeric_limits<float>::quiet_NaN();
+    dsv4::kernels::weighted_relu_sum(dots.data(), n, heads, w.data(), out.data());
+    EXPECT_EQ(out[0], 0.5f * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9));       // h = 11..19
+    EXPECT_EQ(out[1], 0.5f * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10));  // h = 10..19
+    EXPECT_TRUE(std::isnan(out[2]));
+}
