@@ -49,17 +49,20 @@ TEST(Attention, SinkOnlyInTheDenominator) {
 }
 
 TEST(Attention, GroupedHeadsGiveTheSingleHeadBits) {
-    const size_t d = 37, n = 21, G = 5;
+  for (size_t d : {size_t(37), size_t(64), size_t(100), size_t(512)})
+    for (size_t G : {size_t(1), size_t(3), size_t(4), size_t(5), size_t(8)}) {
+    const size_t n = 21;
     auto q = dsv4::testing::random_floats(G * d, 41, 2.0f);
     std::vector<std::vector<float>> rows;
     std::vector<const float*> ptr;
     for (size_t j = 0; j < n; ++j) rows.push_back(dsv4::testing::random_floats(d, 50 + j, 2.0f));
     for (auto& r : rows) ptr.push_back(r.data());
-    const float sinks[G] = {0.1f, -1.0f, 2.0f, 0.0f, 0.5f};
+    const float sinks[8] = {0.1f, -1.0f, 2.0f, 0.0f, 0.5f, 1.5f, -0.3f, 0.7f};
     std::vector<float> scratch(G * (n + 1)), out(G * d), one(d), scores(n);
     dsv4::kernels::attend_heads_with_sink(q.data(), d, G, ptr.data(), n, d, 0.2f, sinks, scratch.data(), out.data(), d);
     for (size_t h = 0; h < G; ++h) {
         dsv4::kernels::attend_with_sink(q.data() + h * d, ptr.data(), n, d, 0.2f, sinks[h], scores.data(), one.data());
-        for (size_t k = 0; k < d; ++k) ASSERT_EQ(out[h * d + k], one[k]) << h << " " << k;
+        for (size_t k = 0; k < d; ++k) ASSERT_EQ(out[h * d + k], one[k]) << "d=" << d << " G=" << G << " head " << h << " k=" << k;
+    }
     }
 }

@@ -29,29 +29,106 @@ inline void attend_with_sink(const float* q, const float* const* rows, size_t n,
     for (size_t k = 0; k < d; ++k) out[k] *= inv;
 }
 
-// G heads of one query over the same rows (MQA: every head reads the same KV rows), each
-// row loaded once for all heads while it is in L1: q: [G, d] (row stride ldq), sinks: [G],
-// scratch: G*(n+1) floats, out: [G, d] (stride ldo). Per head the math and the summation
-// order are those of attend_with_sink, so both give identical bits.
-inline void attend_heads_with_sink(const float* q, size_t ldq, size_t G, const float* const* rows, size_t n, size_t d,
-                                   float scale, const float* sinks, float* scratch, float* out, size_t ldo) noexcept {
-    float* inv_den = scratch + G * n;
-    for (size_t j = 0; j < n; ++j)
-        for (size_t h = 0; h < G; ++h) scratch[h * n + j] = scale * dot(q + h * ldq, rows[j], d);
-    for (size_t h = 0; h < G; ++h) {
-        float* sh = scratch + h * n;
+namespace detail {
+
+// Up to 4 heads' dot products with one row, each computed exactly as dot(q_h, row, d) (the
+// same four accumulators, the same order, the same final sum), sharing the row's loads.
+template <size_t B>
+inline void dot_heads(const float* q, size_t ldq, const float* row, size_t d, float scale, float* out, size_t ldout) noexcept {
+    vfloat acc[B][4];
+    for (size_t h = 0; h < B; ++h) acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = vfloat(0.0f);
+    size_t k = 0;
+    for (; k + 4 * vsize <= d; k += 4 * vsize) {
+        const vfloat r0 = vfloat::load_unaligned(row + k), r1 = vfloat::load_unaligned(row + k + vsize);
+        const vfloat r2 = vfloat::load_unaligned(row + k + 2 * vsize), r3 = vfloat::load_unaligned(row + k + 3 * vsize);
+#pragma GCC unroll 4
+        for (size_t h = 0; h < B; ++h) {
+            const float* qh = q + h * ldq + k;
+            acc[h][0] = xsimd::fma(vfloat::load_unaligned(qh), r0, acc[h][0]);
+            acc[h][1] = xsimd::fma(vfloat::load_unaligned(qh + vsize), r1, acc[h][1]);
+            acc[h][2] = xsimd::fma(vfloat::load_unaligned(qh + 2 * vsize), r2, acc[h][2]);
+            acc[h][3] = xsimd::fma(vfloat::load_unaligned(qh + 3 * vsize), r3, acc[h][3]);
+        }
+    }
+    for (; k + vsize <= d; k += vsize) {
+        const vfloat r = vfloat::load_unaligned(row + k);
+        for (size_t h = 0; h < B; ++h) acc[h][0] = xsimd::fma(vfloat::load_unaligned(q + h * ldq + k), r, acc[h][0]);
+    }
+    for (size_t h = 0; h < B; ++h) {
+        float s = xsimd::hadd((acc[h][0] + acc[h][1]) + (acc[h][2] + acc[h][3]));
+        for (size_t kk = k; kk < d; ++kk) s += q[h * ldq + kk] * row[kk];
+        out[h * ldout] = scale * s;
+    }
+}
+
+// out[h][k] = Σ_j p[h][j] · rows[j][k] for B <= 4 heads and k in [k0, k0 + V·vsize): each
+// element is the sequence of fused multiply-adds that axpy calls in row order make, from 0,
+// so the bits are attend_with_sink's; the accumulators stay in registers over all rows.
+template <size_t B, size_t V>
+inline void weighted_rows(const float* p, size_t n, const float* const* rows, size_t k0, float* out, size_t ldo) noexcept {
+    vfloat acc[B][V];
+    for (size_t h = 0; h < B; ++h)
+        for (size_t v = 0; v < V; ++v) acc[h][v] = vfloat(0.0f);
+    for (size_t j = 0; j < n; ++j) {
+        vfloat r[V];
+#pragma GCC unroll 4
+        for (size_t v = 0; v < V; ++v) r[v] = vfloat::load_unaligned(rows[j] + k0 + v * vsize);
+#pragma GCC unroll 4
+        for (size_t h = 0; h < B; ++h) {
+            const vfloat w(p[h * n + j]);
+#pragma GCC unroll 4
+            for (size_t v = 0; v < V; ++v) acc[h][v] = xsimd::fma(w, r[v], acc[h][v]);
+        }
+    }
+    for (size_t h = 0; h < B; ++h)
+        for (size_t v = 0; v < V; ++v) acc[h][v].store_unaligned(out + h * ldo + k0 + v * vsize);
+}
+
+template <size_t B>
+inline void attend_block(const float* q, size_t ldq, const float* const* rows, size_t n, size_t d, float scale,
+                         const float* sinks, float* scores, float* out, size_t ldo) noexcept {
+    for (size_t j = 0; j < n; ++j) dot_heads<B>(q, ldq, rows[j], d, scale, scores + j, n);
+    float inv_den[B];
+    for (size_t h = 0; h < B; ++h) {
+        float* sh = scores + h * n;
         float m = -INFINITY;
         for (size_t j = 0; j < n; ++j) m = std::max(m, sh[j]);
         float den = 0;
         for (size_t j = 0; j < n; ++j) den += (sh[j] = std::exp(sh[j] - m));
         den += std::exp(sinks[h] - m);
         inv_den[h] = 1.0f / den;
-        std::fill(out + h * ldo, out + h * ldo + d, 0.0f);
     }
-    for (size_t j = 0; j < n; ++j)
-        for (size_t h = 0; h < G; ++h) axpy(scratch[h * n + j], rows[j], out + h * ldo, d);
-    for (size_t h = 0; h < G; ++h)
-        for (size_t k = 0; k < d; ++k) out[h * ldo + k] *= inv_den[h];
+    size_t k = 0;
+    for (; k + 4 * vsize <= d; k += 4 * vsize) weighted_rows<B, 4>(scores, n, rows, k, out, ldo);
+    for (; k + vsize <= d; k += vsize) weighted_rows<B, 1>(scores, n, rows, k, out, ldo);
+    for (size_t h = 0; h < B; ++h)
+        for (size_t kk = k; kk < d; ++kk) {
+            float y = 0.0f;
+            for (size_t j = 0; j < n; ++j) y = std::fma(scores[h * n + j], rows[j][kk], y);  // axpy's tail
+            out[h * ldo + kk] = y;
+        }
+    for (size_t h = 0; h < B; ++h)
+        for (size_t kk = 0; kk < d; ++kk) out[h * ldo + kk] *= inv_den[h];
+}
+
+}  // namespace detail
+
+// G heads of one query over the same rows (MQA: every head reads the same KV rows): q: [G, d]
+// (row stride ldq), sinks: [G], scratch: G*(n+1) floats, out: [G, d] (stride ldo). Heads go
+// in blocks of 4 that share every row load: the score dots keep their accumulators per head
+// and the weighted sum keeps 4 heads x 64 outputs in registers across all rows. Per head the
+// math and the summation order are those of attend_with_sink, so both give identical bits.
+inline void attend_heads_with_sink(const float* q, size_t ldq, size_t G, const float* const* rows, size_t n, size_t d,
+                                   float scale, const float* sinks, float* scratch, float* out, size_t ldo) noexcept {
+    size_t h = 0;
+    for (; h + 4 <= G; h += 4)
+        detail::attend_block<4>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo);
+    switch (G - h) {
+        case 3: detail::attend_block<3>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo); break;
+        case 2: detail::attend_block<2>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo); break;
+        case 1: detail::attend_block<1>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo); break;
+        default: break;
+    }
 }
 
 }  // namespace dsv4::kernels

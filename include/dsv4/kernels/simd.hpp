@@ -43,7 +43,7 @@ inline void axpy(float alpha, const float* __restrict x, float* __restrict y, si
     size_t k = 0;
     for (; k + vsize <= n; k += vsize)
         xsimd::fma(va, vfloat::load_unaligned(x + k), vfloat::load_unaligned(y + k)).store_unaligned(y + k);
-    for (; k < n; ++k) y[k] += alpha * x[k];
+    for (; k < n; ++k) y[k] = std::fma(alpha, x[k], y[k]);  // explicit: the vector body's rounding, whatever the compiler contracts
 }
 
 // y[k] = alpha * x[k]
