@@ -5,7 +5,8 @@
 //
 // vdpbf16ps multiplies 32 bf16 pairs per instruction (2x the multiply-adds of an f32 FMA),
 // so a 32-column panel of W is packed as k-pairs ([K/2][32] dwords, each = W[n,2p] | W[n,2p+1]<<16)
-// and an 8x32 register tile broadcasts one activation pair per row. Rounding activations to
+// and an MRx32 register tile broadcasts one activation pair per row. The activations are packed
+// into bf16 pairs once per product (bf16_activations), not once per thread's row range. Rounding activations to
 // bf16 is a precision choice (about 3 significant digits per input): the float path
 // (linear.hpp) stays the default; this kernel is for callers who opt into it. Without
 // AVX512-BF16 it falls back to the same math in scalar code.
@@ -14,91 +15,155 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
-#if defined(__AVX512BF16__)
+#if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
 #include <dsv4/error.hpp>
+#include <dsv4/kernels/avx512_util.hpp>
 #include <dsv4/kernels/linear.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
+DSV4_INTRINSICS_BEGIN
+
 namespace dsv4::kernels {
+
+// Activation rows as bf16 pairs: data[m * pairs + p] = bf16(x[m, 2p]) | bf16(x[m, 2p+1]) << 16
+// (round to nearest even, as encode_bf16), packed once and shared by every row range.
+struct bf16_activations {
+    std::vector<uint32_t> data;
+    size_t M = 0, K = 0, pairs = 0;
+};
+
+// Sizes out for M rows of K (zeroed: an odd K's last high half stays 0).
+inline void size_bf16_activations(size_t M, size_t K, bf16_activations& out) {
+    out.M = M;
+    out.K = K;
+    out.pairs = (K + 1) / 2;
+    out.data.assign(M * out.pairs, 0);
+}
+
+// Packs rows [m0, m1) of x into a sized `out` (row ranges may be packed by different threads).
+inline void pack_bf16_rows(const float* x, size_t ldx, size_t m0, size_t m1, bf16_activations& out) noexcept {
+    const size_t K = out.K;
+    auto* words = reinterpret_cast<uint16_t*>(out.data.data());  // little endian: word 2p is the low half
+    for (size_t m = m0; m < m1; ++m) {
+        const float* xm = x + m * ldx;
+        uint16_t* wm = words + m * 2 * out.pairs;
+        size_t k = 0;
+#if defined(__AVX512F__)
+        // encode_bf16 on 16 lanes: round to nearest even in integer arithmetic, NaN made quiet
+        for (; k + 16 <= K; k += 16) {
+            const __m512i u = _mm512_loadu_si512(xm + k);
+            const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+            const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd)), 16);
+            const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                                          _mm512_set1_epi32(0x7F800000));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(wm + k), _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet)));
+        }
+#endif
+        for (; k < K; ++k) wm[k] = encode_bf16(xm[k]);
+    }
+}
+
+inline void pack_bf16_activations(const float* x, size_t ldx, size_t M, size_t K, bf16_activations& out) {
+    size_bf16_activations(M, K, out);
+    pack_bf16_rows(x, ldx, 0, M, out);
+}
 
 namespace detail {
 
-inline constexpr size_t bf16_panel_pairs = 128;  // 256 k values per panel
+inline constexpr size_t bf16_panel_pairs = 512;  // 1024 k values per panel (64 KB, L2): K <= 1024 in one pass
+inline constexpr size_t bf16_tile_rows = 12;     // MR: 12 x 2 accumulators + 2 panel vectors in registers
 
-// Activation rows as bf16 pairs: xb[m * pairs + p] = bf16(x[m, 2p]) | bf16(x[m, 2p+1]) << 16.
-inline void pack_activation_pairs(const float* x, size_t ldx, size_t M, size_t K, std::vector<uint32_t>& xb) {
-    const size_t pairs = (K + 1) / 2;
-    xb.assign(M * pairs, 0);
-    for (size_t m = 0; m < M; ++m)
-        for (size_t p = 0; p < pairs; ++p) {
-            const uint32_t lo = encode_bf16(x[m * ldx + 2 * p]);
-            const uint32_t hi = 2 * p + 1 < K ? encode_bf16(x[m * ldx + 2 * p + 1]) : 0u;
-            xb[m * pairs + p] = lo | (hi << 16);
+#if defined(__AVX512BF16__)
+// c[R][2] (+)= rows [m, m+R) of xb over the panel's `depth` pairs, R <= bf16_tile_rows.
+// acc: rows of ld floats (the y rows themselves when the product is one pass over K).
+template <size_t R>
+inline void bf16_tile(const bf16_activations& xb, size_t m, size_t p0, size_t depth, const uint32_t* panel, float* acc,
+                      size_t ld, bool accumulate) noexcept {
+    constexpr size_t NR = panel_cols;
+    __m512 c[R][2];
+#pragma GCC unroll 12
+    for (size_t i = 0; i < R; ++i)
+        for (size_t v = 0; v < 2; ++v)
+            c[i][v] = accumulate ? _mm512_loadu_ps(acc + (m + i) * ld + 16 * v) : _mm512_setzero_ps();
+    const uint32_t* a = xb.data.data() + m * xb.pairs + p0;
+    for (size_t p = 0; p < depth; ++p) {
+        const __m512i b0 = _mm512_load_si512(panel + p * NR), b1 = _mm512_load_si512(panel + p * NR + 16);
+#pragma GCC unroll 12
+        for (size_t i = 0; i < R; ++i) {
+            const __m512i ai = _mm512_set1_epi32(int(a[i * xb.pairs + p]));
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], reinterpret_cast<const __m512bh&>(ai), reinterpret_cast<const __m512bh&>(b0));
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], reinterpret_cast<const __m512bh&>(ai), reinterpret_cast<const __m512bh&>(b1));
         }
+    }
+#pragma GCC unroll 12
+    for (size_t i = 0; i < R; ++i)
+        for (size_t v = 0; v < 2; ++v) _mm512_storeu_ps(acc + (m + i) * ld + 16 * v, c[i][v]);
 }
+
+template <size_t... R>
+inline void bf16_tile_tail(size_t rows, const bf16_activations& xb, size_t m, size_t p0, size_t depth, const uint32_t* panel,
+                           float* acc, size_t ld, bool accumulate, std::index_sequence<R...>) noexcept {
+    ((rows == R + 1 ? bf16_tile<R + 1>(xb, m, p0, depth, panel, acc, ld, accumulate) : void()), ...);
+}
+#endif
 
 }  // namespace detail
 
-inline void linear_rows_bf16_dot(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1,
-                                 float* y, size_t ldy) {
+// y[m*ldy + (n - n0)] = Σ_k xb[m, k] · W[n, k] for n in [n0, n1), W bf16.
+inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight& w, size_t n0, size_t n1, float* y,
+                                 size_t ldy) {
     DSV4_CHECK(w.format == weight_format::bf16, "linear_rows_bf16_dot: weights must be bf16, got ", to_string(w.format));
-    const size_t K = w.in, pairs = (K + 1) / 2;
+    DSV4_CHECK(xb.K == w.in, "linear_rows_bf16_dot: activations have ", xb.K, " columns, the weight takes ", w.in);
+    const size_t K = w.in, pairs = xb.pairs, M = xb.M;
     const auto* W = static_cast<const uint16_t*>(w.data);
-    thread_local std::vector<uint32_t> xb;
-    detail::pack_activation_pairs(x, ldx, M, K, xb);
 #if defined(__AVX512BF16__)
     thread_local std::vector<uint32_t, xsimd::aligned_allocator<uint32_t, 64>> panel;
     thread_local std::vector<float> acc;
-    constexpr size_t NR = detail::panel_cols, PC = detail::bf16_panel_pairs, MR = 8;
+    constexpr size_t NR = detail::panel_cols, PC = detail::bf16_panel_pairs, MR = detail::bf16_tile_rows;
     panel.resize(PC * NR);
     acc.resize(M * NR);
     for (size_t nt = n0; nt < n1; nt += NR) {
         const size_t cols = std::min(NR, n1 - nt);
         for (size_t p0 = 0; p0 < pairs; p0 += PC) {
             const size_t p1 = std::min(pairs, p0 + PC), depth = p1 - p0;
-            for (size_t j = 0; j < NR; ++j)
-                for (size_t p = p0; p < p1; ++p) {
-                    uint32_t v = 0;
-                    if (j < cols) {
-                        const uint16_t* r = W + (nt + j) * K;
-                        v = r[2 * p] | (2 * p + 1 < K ? uint32_t(r[2 * p + 1]) << 16 : 0u);
-                    }
+            // panel[p][j] = W[nt + j, 2p] | W[nt + j, 2p + 1] << 16 (zero past the matrix)
+            std::fill(panel.begin(), panel.end(), 0u);
+            for (size_t j = 0; j < cols; ++j) {
+                const uint16_t* r = W + (nt + j) * K;
+                const size_t full = std::min(p1, K / 2);
+                for (size_t p = p0; p < full; ++p) {
+                    uint32_t v;
+                    std::memcpy(&v, r + 2 * p, 4);
                     panel[(p - p0) * NR + j] = v;
                 }
-            for (size_t m = 0; m < M; m += MR) {
-                const size_t rows = std::min(MR, M - m);
-                __m512 c[MR][2];
-                for (size_t i = 0; i < MR; ++i)
-                    for (size_t v = 0; v < 2; ++v)
-                        c[i][v] = (p0 > 0 && i < rows) ? _mm512_loadu_ps(acc.data() + (m + i) * NR + 16 * v) : _mm512_setzero_ps();
-                for (size_t p = 0; p < depth; ++p) {
-                    const __m512bh b0 = (__m512bh)_mm512_load_si512(panel.data() + p * NR);
-                    const __m512bh b1 = (__m512bh)_mm512_load_si512(panel.data() + p * NR + 16);
-#pragma GCC unroll 8
-                    for (size_t i = 0; i < MR; ++i) {
-                        if (i >= rows) break;
-                        const __m512bh a = (__m512bh)_mm512_set1_epi32(int(xb[(m + i) * pairs + p0 + p]));
-                        c[i][0] = _mm512_dpbf16_ps(c[i][0], a, b0);
-                        c[i][1] = _mm512_dpbf16_ps(c[i][1], a, b1);
-                    }
-                }
-                for (size_t i = 0; i < rows; ++i)
-                    for (size_t v = 0; v < 2; ++v) _mm512_storeu_ps(acc.data() + (m + i) * NR + 16 * v, c[i][v]);
+                if (full < p1) panel[(full - p0) * NR + j] = r[2 * full];  // odd K: the last pair's high half is 0
             }
+            // a whole panel of columns in one pass over K goes straight to y, else through acc
+            const bool direct = cols == NR && pairs <= PC;
+            float* out = direct ? y + (nt - n0) : acc.data();
+            const size_t ld = direct ? ldy : NR;
+            size_t m = 0;
+            for (; m + MR <= M; m += MR) detail::bf16_tile<MR>(xb, m, p0, depth, panel.data(), out, ld, p0 > 0);
+            if (m < M)
+                detail::bf16_tile_tail(M - m, xb, m, p0, depth, panel.data(), out, ld, p0 > 0,
+                                       std::make_index_sequence<MR - 1>{});
         }
-        for (size_t m = 0; m < M; ++m) std::memcpy(y + m * ldy + (nt - n0), acc.data() + m * NR, cols * sizeof(float));
+        if (!(cols == NR && pairs <= PC))
+            for (size_t m = 0; m < M; ++m) std::memcpy(y + m * ldy + (nt - n0), acc.data() + m * NR, cols * sizeof(float));
     }
 #else
     for (size_t n = n0; n < n1; ++n)
         for (size_t m = 0; m < M; ++m) {
             float s = 0;
             for (size_t p = 0; p < pairs; ++p) {
-                const uint32_t a = xb[m * pairs + p];
+                const uint32_t a = xb.data[m * pairs + p];
                 s += decode_bf16(uint16_t(a)) * decode_bf16(W[n * K + 2 * p]);
                 if (2 * p + 1 < K) s += decode_bf16(uint16_t(a >> 16)) * decode_bf16(W[n * K + 2 * p + 1]);
             }
@@ -107,4 +172,15 @@ inline void linear_rows_bf16_dot(const float* x, size_t ldx, size_t M, const lin
 #endif
 }
 
+// The same from f32 rows: packs them (once per call) and runs the kernel above.
+inline void linear_rows_bf16_dot(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1,
+                                 float* y, size_t ldy) {
+    DSV4_CHECK(w.format == weight_format::bf16, "linear_rows_bf16_dot: weights must be bf16, got ", to_string(w.format));
+    thread_local bf16_activations xb;
+    pack_bf16_activations(x, ldx, M, w.in, xb);
+    linear_rows_bf16_dot(xb, w, n0, n1, y, ldy);
+}
+
 }  // namespace dsv4::kernels
+
+DSV4_INTRINSICS_END
