@@ -122,7 +122,7 @@ struct byte_range {
     const std::byte* data;
     size_t bytes;
 };
-inline double read_bandwidth(const std::vector<byte_range>& ranges, int threads) {
+inline double read_bandwidth(const std::vector<byte_range>& ranges, int threads, int passes = 2) {
     using batch = xsimd::batch<uint64_t>;
     constexpr size_t V = batch::size * sizeof(uint64_t), piece = size_t(1) << 20;
     std::vector<byte_range> pieces;
@@ -137,7 +137,7 @@ inline double read_bandwidth(const std::vector<byte_range>& ranges, int threads)
     std::vector<uint64_t> sink(pieces.size());
     oneapi::tbb::task_arena arena(threads);
     double best = 0;
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < passes; ++pass) {
         const auto t0 = std::chrono::steady_clock::now();
         arena.execute([&] {
             oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<size_t>(0, pieces.size()), [&](const auto& rg) {
@@ -164,6 +164,28 @@ inline double read_bandwidth(const std::vector<byte_range>& ranges, int threads)
         best = std::max(best, double(total) / s);
     }
     return best;
+}
+
+// A decode figure paired with the bandwidth of its own moment: `rounds` times, one read pass
+// over `ranges` and then `work()` (which returns its bytes/s), back to back within a few ms;
+// the median of the per-round ratios and of the read bandwidths. On a host whose DRAM bandwidth
+// swings 2x from one second to the next, only figures measured this close together compare.
+struct paired_figure {
+    double ratio = 0, bandwidth = 0;
+};
+template <class Work>
+paired_figure paired_with_bandwidth(const std::vector<byte_range>& ranges, int threads, int rounds, Work&& work) {
+    std::vector<double> ratios, bws;
+    for (int r = 0; r < rounds; ++r) {
+        const double bw = read_bandwidth(ranges, threads, 1);
+        ratios.push_back(work() / bw);
+        bws.push_back(bw);
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[v.size() / 2];
+    };
+    return {median(ratios), median(bws)};
 }
 
 // main() of a benchmark executable: flags, context lines for the report, the benchmarks.

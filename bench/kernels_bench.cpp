@@ -21,6 +21,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -288,9 +289,6 @@ void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weigh
     std::vector<float> x(M * K), y(M * N);
     bench::splitmix rng{K};
     for (auto& v : x) v = rng.uniform(1.0f);
-    // decode: the read bandwidth of this moment, next to the figure (bench::read_bandwidth)
-    const std::vector<bench::byte_range> probe = {{A.data.as<std::byte>(), std::min(A.data_bytes, size_t(256) << 20)}};
-    const double bw_before = M == 1 ? bench::read_bandwidth(probe, bench::threads()) : 0.0;
     size_t i = 0;
     for (auto _ : state) {
         nn::linear(ctx(), x.data(), M, ws[i], y.data());
@@ -316,7 +314,22 @@ void stored_product(benchmark::State& state, size_t M, size_t N, size_t K, weigh
     for (size_t m = 0; m < M; ++m) kernels::fake_round_row(proto.input, x.data() + m * K, K, x_seen.data() + m * K);
     if (!check(x_seen.data(), y.data(), M, N, K, at, why)) state.SkipWithError(("dsv4 product is wrong: " + why).c_str());
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.bytes()));
-    if (M == 1) state.counters["adjacent_read_bytes_per_second"] = std::max(bw_before, bench::read_bandwidth(probe, bench::threads()));
+    if (M == 1) {
+        // the figure paired with the bandwidth of its moment: rounds of (read 64 MiB of the
+        // arena, then GEMVs over about 64 MiB of copies)
+        const std::vector<bench::byte_range> probe = {{A.data.as<std::byte>() + A.data_bytes / 2, size_t(64) << 20}};
+        const size_t calls = std::max<size_t>(1, (size_t(64) << 20) / stride);
+        const auto p = bench::paired_with_bandwidth(probe, bench::threads(), 15, [&] {
+            const auto t0 = std::chrono::steady_clock::now();
+            for (size_t c = 0; c < calls; ++c) {
+                nn::linear(ctx(), x.data(), M, ws[i], y.data());
+                if (++i == copies) i = 0;
+            }
+            return double(calls * w.bytes()) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        });
+        state.counters["paired_ratio"] = p.ratio;
+        state.counters["paired_read_bytes_per_second"] = p.bandwidth;
+    }
     state.counters["copies"] = double(copies);
     state.counters["weight_bytes"] = double(w.bytes());
     state.counters["flops"] = benchmark::Counter(2.0 * double(M) * double(N) * double(K),

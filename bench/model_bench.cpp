@@ -193,9 +193,7 @@ void feed_tokens(benchmark::State& state, size_t chunk, bool quantize_activation
     const auto& m = quantize_activations ? the_actquant_model() : the_model();
     const size_t n = size_t(state.range(0));
     const auto ids = random_ids(n, chunk);
-    // decode: the read bandwidth of this moment, over the weights themselves
-    const auto weights = weight_ranges(m);
-    const double bw_before = chunk == 1 ? bench::read_bandwidth(weights, bench::threads()) : 0.0;
+
     for (auto _ : state) {
         auto seq = m.new_sequence(int64_t(n));
         for (size_t i = 0; i < n; i += chunk) {
@@ -206,8 +204,21 @@ void feed_tokens(benchmark::State& state, size_t chunk, bool quantize_activation
     }
     state.counters["tokens_per_second"] =
         benchmark::Counter(double(n), benchmark::Counter::kIsIterationInvariantRate);
-    if (chunk == 1)
-        state.counters["adjacent_read_bytes_per_second"] = std::max(bw_before, bench::read_bandwidth(weights, bench::threads()));
+    if (chunk == 1) {
+        // decode paired with the bandwidth of its moment: rounds of (read the weights once,
+        // then 8 decode steps); ratio = (tokens/s x weight bytes per token) / read bandwidth
+        const double per_token = bytes_per_token(m).total();
+        auto seq = m.new_sequence(int64_t(n + 8 * 9));
+        for (size_t i = 0; i < n; ++i) m.forward(seq, std::span<const int32_t>(ids.data() + i, 1));
+        const auto p = bench::paired_with_bandwidth(weight_ranges(m), bench::threads(), 9, [&] {
+            const int32_t t = 7;
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int s = 0; s < 8; ++s) benchmark::DoNotOptimize(m.forward(seq, std::span<const int32_t>(&t, 1)).logits.data());
+            return 8.0 * per_token / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        });
+        state.counters["paired_ratio"] = p.ratio;
+        state.counters["paired_read_bytes_per_second"] = p.bandwidth;
+    }
 }
 
 // A sequence state as it is after `context` tokens, with random contents.
