@@ -130,6 +130,9 @@ inline void gemv_fp8_quantized(const rounded_row& in, const linear_weight& w, si
     const size_t K = w.in;
     const auto* data = static_cast<const uint8_t*>(w.data);
     size_t n = n0;
+    // long rows look ahead within the row (8 KB ahead would be the next row, which the
+    // group's next chain is reading anyway), as the float kernel does
+    const size_t ahead = K >= 2 * gemv_prefetch_in_row ? gemv_prefetch_in_row : gemv_prefetch_distance;
     // four rows per step: independent chains for the dot-product latency; each row's
     // operations are those of the one-row loop below, in the same order
     for (; n + 4 <= n1; n += 4) {
@@ -139,8 +142,8 @@ inline void gemv_fp8_quantized(const rounded_row& in, const linear_weight& w, si
 #pragma GCC unroll 4
             for (size_t r = 0; r < 4; ++r) {
                 const uint8_t* row = data + (n + r) * K;
-                prefetch_ahead(row + kb);
-                prefetch_ahead(row + kb + 64);
+                prefetch_at(row + kb, ahead);
+                prefetch_at(row + kb + 64, ahead);
                 const float s = in.scales[kb / 128] * decode_e8m0(w.scale[((n + r) / 128) * w.scale_cols + kb / 128]);
                 acc[r] = _mm512_fmadd_ps(fp8_block(t, row + kb, in.q.data() + kb), _mm512_set1_ps(s), acc[r]);
             }
@@ -151,8 +154,8 @@ inline void gemv_fp8_quantized(const rounded_row& in, const linear_weight& w, si
         const uint8_t* row = data + n * K;
         __m512 acc = _mm512_setzero_ps();
         for (size_t kb = 0; kb < K; kb += 128) {
-            prefetch_ahead(row + kb);
-            prefetch_ahead(row + kb + 64);
+            prefetch_at(row + kb, ahead);
+            prefetch_at(row + kb + 64, ahead);
             const float s = in.scales[kb / 128] * decode_e8m0(w.scale[(n / 128) * w.scale_cols + kb / 128]);
             acc = _mm512_fmadd_ps(fp8_block(t, row + kb, in.q.data() + kb), _mm512_set1_ps(s), acc);
         }
