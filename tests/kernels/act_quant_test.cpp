@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -124,3 +125,19 @@ TEST(ActQuant, RoundedRowLayouts) {
 }
 
 }  // namespace
+
+// A block holding NaN or an infinity has no finite scale: the whole block becomes NaN, on the
+// vector path (16-wide, any lane) and the scalar tail alike; other blocks are unaffected.
+TEST(ActQuant, NonFiniteBlocksBecomeNaN) {
+    for (size_t K : {size_t(256), size_t(133)})
+        for (size_t bad : {size_t(0), size_t(7), size_t(17), size_t(127)})
+            for (float v : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()}) {
+                std::vector<float> x(K, 0.5f), out(K);
+                x[bad] = v;
+                fake_quantize_row_fp8(x.data(), K, out.data());
+                for (size_t k = 0; k < 128; ++k) ASSERT_TRUE(std::isnan(out[k])) << "K=" << K << " bad=" << bad << " k=" << k;
+                for (size_t k = 128; k < K; ++k) ASSERT_EQ(out[k], 0.5f) << "K=" << K << " k=" << k;
+                EXPECT_TRUE(std::isnan(act_quant_scale(v)));
+            }
+}

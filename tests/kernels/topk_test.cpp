@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <vector>
 
@@ -35,4 +37,20 @@ TEST(TopK, MatchesAFullSortWithManyTies) {
         dsv4::kernels::topk_indices(s.data(), int(s.size()), k, out);
         EXPECT_EQ(out, std::vector<int32_t>(all.begin(), all.begin() + k)) << "k=" << k;
     }
+}
+
+// NaN scores rank below every number (ties among them by index), so selection stays defined.
+TEST(TopK, NaNScoresRankLast) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> s(100, 1.0f);
+    for (size_t i = 0; i < s.size(); i += 3) s[i] = nan;
+    s[50] = 2.0f;
+    s[10] = -std::numeric_limits<float>::infinity();
+    std::vector<int32_t> out;
+    dsv4::kernels::topk_indices(s.data(), int(s.size()), 70, out);
+    ASSERT_EQ(out.size(), 70u);
+    EXPECT_EQ(out[0], 50);
+    for (size_t j = 1; j < 65; ++j) EXPECT_EQ(s[size_t(out[j])], 1.0f) << j;  // the 64 ones
+    // then -inf (10) and the NaNs (0, 3, 6, 9, ...) tie as -inf, ordered by index
+    EXPECT_EQ(std::vector<int32_t>(out.begin() + 65, out.end()), (std::vector<int32_t>{0, 3, 6, 9, 10}));
 }

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -36,8 +37,10 @@ namespace dsv4::kernels {
 
 inline constexpr size_t act_quant_block = 128;
 
-// The block scale from the block's largest magnitude.
+// The block scale from the block's largest magnitude. A block holding NaN or ±inf has no
+// finite scale (the reference's amax/448 would be inf or NaN): NaN, so the whole block is NaN.
 inline float act_quant_scale(float amax) noexcept {
+    if (!std::isfinite(amax)) return std::numeric_limits<float>::quiet_NaN();
     return decode_e8m0(e8m0_ceil_code(std::max(amax, 1e-4f) * (1.0f / fp8_e4m3_max)));
 }
 
@@ -77,18 +80,30 @@ inline __m512 round_to_e4m3_ps(__m512 y) noexcept {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), signed_r, y);  // NaN stays NaN
 }
 
+// max |x| over the block; NaN if any element is NaN (the same on every path).
 inline float block_amax(const float* x, size_t n) noexcept {
     size_t k = 0;
     __m512 m = _mm512_setzero_ps();
-    for (; k + 16 <= n; k += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
+    __mmask16 nan = 0;
+    for (; k + 16 <= n; k += 16) {
+        const __m512 v = _mm512_loadu_ps(x + k);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m = _mm512_max_ps(m, _mm512_abs_ps(v));
+    }
     float amax = _mm512_reduce_max_ps(m);
-    for (; k < n; ++k) amax = std::max(amax, std::fabs(x[k]));
-    return amax;
+    for (; k < n; ++k) {
+        if (std::isnan(x[k])) nan = 1;
+        amax = std::max(amax, std::fabs(x[k]));
+    }
+    return nan ? std::numeric_limits<float>::quiet_NaN() : amax;
 }
 #else
 inline float block_amax(const float* x, size_t n) noexcept {
     float amax = 0.0f;
-    for (size_t k = 0; k < n; ++k) amax = std::max(amax, std::fabs(x[k]));
+    for (size_t k = 0; k < n; ++k) {
+        if (std::isnan(x[k])) return std::numeric_limits<float>::quiet_NaN();
+        amax = std::max(amax, std::fabs(x[k]));
+    }
     return amax;
 }
 #endif

@@ -104,7 +104,7 @@ inline void attend_block(const float* q, size_t ldq, const float* const* rows, s
     for (size_t h = 0; h < B; ++h)
         for (size_t kk = k; kk < d; ++kk) {
             float y = 0.0f;
-            for (size_t j = 0; j < n; ++j) y = std::fma(scores[h * n + j], rows[j][kk], y);  // axpy's tail
+            for (size_t j = 0; j < n; ++j) y = fma_like_simd(scores[h * n + j], rows[j][kk], y);  // axpy's tail
             out[h * ldo + kk] = y;
         }
     for (size_t h = 0; h < B; ++h)

@@ -16,7 +16,9 @@
 //    its element 4i+r with no masking. 64 bytes (128 weights) give four word vectors of
 //    elements 4i+r (r = 0..3), which rounded_row::q_fp4 matches; f32 lanes 4b..4b+3 then
 //    hold block b's products, so one per-lane scale vector applies the 1x32 weight scales.
-//  * BF16: weights are already bf16; activations are bf16(x).
+//  * BF16: weights are already bf16; activations are bf16(x). vdpbf16ps treats subnormal
+//    inputs and results as zero (it ignores MXCSR), so bf16 values below 2^-126 count as 0
+//    here (the FP8/FP4 paths never meet one: e4m3/e2m1 values, scaled, are normal).
 // Each output is one fixed-order reduction (bit-identical for any split of [n0, n1)).
 // Needs AVX512-BF16 and AVX512-VBMI; quantized_gemv_available() says whether this build
 // has them, and linear_rows falls back to the same rounding on the float kernels otherwise.

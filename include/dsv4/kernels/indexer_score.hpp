@@ -18,6 +18,7 @@
 #endif
 
 #include <dsv4/kernels/avx512_util.hpp>
+#include <dsv4/kernels/simd.hpp>
 
 DSV4_INTRINSICS_BEGIN
 
@@ -37,7 +38,7 @@ inline void weighted_relu_sum(const float* dots, size_t n, size_t heads, const f
             acc = detail::hsum(v);
         }
 #endif
-        for (; h < heads; ++h) acc = std::fma(w[h], std::max(d[h], 0.0f), acc);
+        for (; h < heads; ++h) acc = fma_like_simd(w[h], std::max(d[h], 0.0f), acc);
         out[i] = acc;
     }
 }

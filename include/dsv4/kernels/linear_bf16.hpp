@@ -66,7 +66,10 @@ inline void pack_bf16_rows(const float* x, size_t ldx, size_t m0, size_t m1, bf1
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(wm + k), _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet)));
         }
 #endif
-        for (; k < K; ++k) wm[k] = encode_bf16(xm[k]);
+        for (; k < K; ++k) {
+            const uint16_t v = encode_bf16(xm[k]);
+            std::memcpy(wm + k, &v, sizeof v);  // into uint32_t storage: no uint16_t lvalue
+        }
     }
 }
 

@@ -18,6 +18,18 @@ using arch = xsimd::default_arch;
 using vfloat = xsimd::batch<float, arch>;
 inline constexpr size_t vsize = vfloat::size;
 
+// a * b + c rounded as xsimd::fma rounds it on this target: fused where the target has FMA
+// (one rounding), a multiply then an add otherwise (xsimd's fallback). Scalar tails use it so
+// they round like their vector bodies, without a library call on targets without FMA.
+inline float fma_like_simd(float a, float b, float c) noexcept {
+#if defined(FP_FAST_FMAF)
+    return std::fma(a, b, c);
+#else
+    const float p = a * b;
+    return p + c;
+#endif
+}
+
 // sum_k a[k] * b[k], four vector accumulators; a, b may be unaligned.
 inline float dot(const float* __restrict a, const float* __restrict b, size_t n) noexcept {
     vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
@@ -43,7 +55,7 @@ inline void axpy(float alpha, const float* __restrict x, float* __restrict y, si
     size_t k = 0;
     for (; k + vsize <= n; k += vsize)
         xsimd::fma(va, vfloat::load_unaligned(x + k), vfloat::load_unaligned(y + k)).store_unaligned(y + k);
-    for (; k < n; ++k) y[k] = std::fma(alpha, x[k], y[k]);  // explicit: the vector body's rounding, whatever the compiler contracts
+    for (; k < n; ++k) y[k] = fma_like_simd(alpha, x[k], y[k]);  // the vector body's rounding, whatever the compiler contracts
 }
 
 // y[k] = alpha * x[k]

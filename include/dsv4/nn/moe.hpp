@@ -80,7 +80,7 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
         float limit;
         size_t n;
         const float* input() const { return xe_shared != nullptr ? xe_shared : xe.data(); }
-        const float* xe_shared = nullptr;  // the input rows read in place (shared expert; any expert at T = 1)
+        const float* xe_shared = nullptr;  // the input rows read in place (shared expert; a one-row expert at T = 1)
         kernels::rounded_row h_rounded;    // h rounded once for w2 (decode with quantize_activations)
         const kernels::rounded_row* h_round = nullptr;
     };
@@ -95,12 +95,14 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
             jb.weights = &w.experts[e];
             jb.limit = float(s.swiglu_limit);
             jb.n = by_expert[e].size();
-            if (T == 1) jb.xe_shared = x;
+            // one token, one row: read x in place (a hash row naming an expert twice gives it 2 rows)
+            const bool in_place = T == 1 && jb.n == 1;
+            if (in_place) jb.xe_shared = x;
             else jb.xe.resize(jb.n * D);
             for (size_t i = 0; i < jb.n; ++i) {
                 jb.tokens.push_back(by_expert[e][i].first);
                 jb.row_weight.push_back(by_expert[e][i].second);
-                if (T != 1)
+                if (!in_place)
                     std::copy(x + size_t(by_expert[e][i].first) * D, x + size_t(by_expert[e][i].first + 1) * D,
                               jb.xe.begin() + long(i * D));
             }
