@@ -84,6 +84,38 @@ inline constexpr size_t bf16_panel_pairs = 512;  // 1024 k values per panel (64 
 inline constexpr size_t bf16_tile_rows = 12;     // MR: 12 x 2 accumulators + 2 panel vectors in registers
 
 #if defined(__AVX512BF16__)
+// dst[i * ld_dst + j] = dword i of row j, for a 16 x 16 block of dwords: 16 rows of 64 bytes
+// (row stride ld_src bytes) become 16 columns. Four rounds of lane shuffles, no scalar moves.
+inline void transpose_16x16(const void* src, size_t ld_src, uint32_t* dst, size_t ld_dst) noexcept {
+    __m512i r[16], t[16];
+    for (size_t j = 0; j < 16; ++j) r[j] = _mm512_loadu_si512(static_cast<const char*>(src) + j * ld_src);
+    for (size_t j = 0; j < 16; j += 2) {
+        t[j] = _mm512_unpacklo_epi32(r[j], r[j + 1]);
+        t[j + 1] = _mm512_unpackhi_epi32(r[j], r[j + 1]);
+    }
+    for (size_t j = 0; j < 16; j += 4) {
+        r[j] = _mm512_unpacklo_epi64(t[j], t[j + 2]);
+        r[j + 1] = _mm512_unpackhi_epi64(t[j], t[j + 2]);
+        r[j + 2] = _mm512_unpacklo_epi64(t[j + 1], t[j + 3]);
+        r[j + 3] = _mm512_unpackhi_epi64(t[j + 1], t[j + 3]);
+    }
+    // each 128-bit lane of r now holds a transposed 4x4 block; two rounds of lane shuffles
+    // put the 16 blocks in place
+    for (size_t j = 0; j < 4; ++j) {
+        t[j] = _mm512_shuffle_i32x4(r[j], r[j + 4], 0x88);
+        t[j + 4] = _mm512_shuffle_i32x4(r[j], r[j + 4], 0xDD);
+        t[j + 8] = _mm512_shuffle_i32x4(r[j + 8], r[j + 12], 0x88);
+        t[j + 12] = _mm512_shuffle_i32x4(r[j + 8], r[j + 12], 0xDD);
+    }
+    for (size_t j = 0; j < 4; ++j) {
+        r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xDD);
+        r[j + 4] = _mm512_shuffle_i32x4(t[j + 4], t[j + 12], 0x88);
+        r[j + 12] = _mm512_shuffle_i32x4(t[j + 4], t[j + 12], 0xDD);
+    }
+    for (size_t i = 0; i < 16; ++i) _mm512_storeu_si512(dst + i * ld_dst, r[i]);
+}
+
 // c[R][2] (+)= rows [m, m+R) of xb over the panel's `depth` pairs, R <= bf16_tile_rows.
 // acc: rows of ld floats (the y rows themselves when the product is one pass over K).
 template <size_t R>
@@ -132,21 +164,31 @@ inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight
     constexpr size_t NR = detail::panel_cols, PC = detail::bf16_panel_pairs, MR = detail::bf16_tile_rows;
     panel.resize(PC * NR);
     acc.resize(M * NR);
+    // partial panels, odd K or ragged depth: element by element
+    auto pack_panel_scalar = [&](size_t nt, size_t cols, size_t p0, size_t p1) {
+        std::fill(panel.begin(), panel.end(), 0u);
+        for (size_t j = 0; j < cols; ++j) {
+            const uint16_t* r = W + (nt + j) * K;
+            const size_t full = std::min(p1, K / 2);
+            for (size_t p = p0; p < full; ++p) {
+                uint32_t v;
+                std::memcpy(&v, r + 2 * p, 4);
+                panel[(p - p0) * NR + j] = v;
+            }
+            if (full < p1) panel[(full - p0) * NR + j] = r[2 * full];  // odd K: the last pair's high half is 0
+        }
+    };
     for (size_t nt = n0; nt < n1; nt += NR) {
         const size_t cols = std::min(NR, n1 - nt);
         for (size_t p0 = 0; p0 < pairs; p0 += PC) {
             const size_t p1 = std::min(pairs, p0 + PC), depth = p1 - p0;
             // panel[p][j] = W[nt + j, 2p] | W[nt + j, 2p + 1] << 16 (zero past the matrix)
-            std::fill(panel.begin(), panel.end(), 0u);
-            for (size_t j = 0; j < cols; ++j) {
-                const uint16_t* r = W + (nt + j) * K;
-                const size_t full = std::min(p1, K / 2);
-                for (size_t p = p0; p < full; ++p) {
-                    uint32_t v;
-                    std::memcpy(&v, r + 2 * p, 4);
-                    panel[(p - p0) * NR + j] = v;
-                }
-                if (full < p1) panel[(full - p0) * NR + j] = r[2 * full];  // odd K: the last pair's high half is 0
+            if (cols == NR && K % 2 == 0 && depth % 16 == 0) {
+                for (size_t j0 = 0; j0 < NR; j0 += 16)
+                    for (size_t p = p0; p < p1; p += 16)
+                        detail::transpose_16x16(W + (nt + j0) * K + 2 * p, K * 2, panel.data() + (p - p0) * NR + j0, NR);
+            } else {
+                pack_panel_scalar(nt, cols, p0, p1);
             }
             // a whole panel of columns in one pass over K goes straight to y, else through acc
             const bool direct = cols == NR && pairs <= PC;
