@@ -5,10 +5,10 @@
 // must stay near the float model's (cosine > 0.9) without equalling them.
 // The same checks on the golden flash-mini-fp8 checkpoint cover widths that are not.
 #include <dsv4/config/mini.hpp>
-#include <dsv4/io/random_checkpoint.hpp>
 #include <dsv4/nn/model.hpp>
 
 #include "../support/golden.hpp"
+#include "../support/random_model.hpp"
 #include "../support/test_util.hpp"
 
 #include <algorithm>
@@ -40,23 +40,7 @@ struct blocks_config : dsv4::FlashMiniFp8Config {
     static constexpr int index_topk = 8;
 };
 
-class QuantizedActivations : public ::testing::Test {
-protected:
-    static void SetUpTestSuite() {
-        dir_ = new dsv4::testing::temp_dir();
-        dsv4::write_random_checkpoint(dir_->path().string(), dsv4::shape_of<blocks_config>(), 3);
-    }
-    static void TearDownTestSuite() { delete dir_; }
-    static std::vector<int32_t> tokens(size_t n, uint64_t seed) {
-        std::mt19937_64 rng(seed);
-        std::vector<int32_t> t(n);
-        for (auto& x : t) x = int32_t(rng() % blocks_config::vocab_size);
-        return t;
-    }
-    static std::string dir() { return dir_->path().string(); }
-    static dsv4::testing::temp_dir* dir_;
-};
-dsv4::testing::temp_dir* QuantizedActivations::dir_ = nullptr;
+class QuantizedActivations : public dsv4::testing::random_checkpoint_test<blocks_config, 3> {};
 
 double max_abs(const std::vector<float>& v) {
     double m = 0;

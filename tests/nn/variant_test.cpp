@@ -3,10 +3,10 @@
 // re-prefill of the whole sequence, any chunking of the prompt gives the same logits,
 // and the thread count does not change a single bit.
 #include <dsv4/config/mini.hpp>
-#include <dsv4/io/random_checkpoint.hpp>
 #include <dsv4/nn/model.hpp>
 
 #include "../support/golden.hpp"
+#include "../support/random_model.hpp"
 #include "../support/test_util.hpp"
 
 #include <random>
@@ -39,25 +39,10 @@ struct variant_config : dsv4::FlashMiniConfig {
     static constexpr int hc_sinkhorn_iters = 7;
 };
 
-class VariantModel : public ::testing::Test {
-protected:
-    static void SetUpTestSuite() {
-        dir_ = new dsv4::testing::temp_dir();
-        dsv4::write_random_checkpoint(dir_->path().string(), dsv4::shape_of<variant_config>(), 7);
-    }
-    static void TearDownTestSuite() { delete dir_; }
-    static std::vector<int32_t> tokens(size_t n, uint64_t seed) {
-        std::mt19937_64 rng(seed);
-        std::vector<int32_t> t(n);
-        for (auto& x : t) x = int32_t(rng() % variant_config::vocab_size);
-        return t;
-    }
-    static dsv4::testing::temp_dir* dir_;
-};
-dsv4::testing::temp_dir* VariantModel::dir_ = nullptr;
+class VariantModel : public dsv4::testing::random_checkpoint_test<variant_config, 7> {};
 
 TEST_F(VariantModel, DecodeAgreesWithRePrefill) {
-    dsv4::model<variant_config> m(dir_->path().string(), {.threads = 2});
+    dsv4::model<variant_config> m(dir(), {.threads = 2});
     EXPECT_TRUE(m.unused_tensors().empty());
     const size_t V = variant_config::vocab_size, P = 270, N = 12;
     const auto all = tokens(P + N, 1);
@@ -87,7 +72,7 @@ TEST_F(VariantModel, DecodeAgreesWithRePrefill) {
 }
 
 TEST_F(VariantModel, ChunkedPrefillMatchesOnePrefill) {
-    dsv4::model<variant_config> m(dir_->path().string(), {.threads = 2});
+    dsv4::model<variant_config> m(dir(), {.threads = 2});
     const auto prompt = tokens(300, 2);
     auto one = m.new_sequence(512);
     const auto ref = m.forward(one, prompt).logits;
@@ -110,8 +95,8 @@ TEST_F(VariantModel, ChunkedPrefillMatchesOnePrefill) {
 // model_options::max_chunk_tokens splits a long call into consecutive chunks: every logit
 // row, the hidden streams and the state agree with the call in one piece.
 TEST_F(VariantModel, MaxChunkTokensSplitsLongCalls) {
-    dsv4::model<variant_config> whole(dir_->path().string(), {.threads = 2, .max_chunk_tokens = 0});
-    dsv4::model<variant_config> chunked(dir_->path().string(), {.threads = 2, .max_chunk_tokens = 64});
+    dsv4::model<variant_config> whole(dir(), {.threads = 2, .max_chunk_tokens = 0});
+    dsv4::model<variant_config> chunked(dir(), {.threads = 2, .max_chunk_tokens = 64});
     const auto prompt = tokens(300, 4);
     const size_t V = variant_config::vocab_size;
     auto a = whole.new_sequence(512), b = chunked.new_sequence(512);
@@ -131,12 +116,12 @@ TEST_F(VariantModel, MaxChunkTokensSplitsLongCalls) {
     EXPECT_TRUE(close_to(rc.logits, slice(ra.logits, 299 * V, V)));
     const int32_t next = 9;
     EXPECT_TRUE(close_to(chunked.forward(c, std::span(&next, 1)).logits, whole.forward(a, std::span(&next, 1)).logits));
-    EXPECT_THROW(dsv4::model<variant_config>(dir_->path().string(), {.max_chunk_tokens = -1}), dsv4::error);
+    EXPECT_THROW(dsv4::model<variant_config>(dir(), {.max_chunk_tokens = -1}), dsv4::error);
 }
 
 TEST_F(VariantModel, ThreadCountDoesNotChangeABit) {
-    dsv4::model<variant_config> m1(dir_->path().string(), {.threads = 1});
-    dsv4::model<variant_config> m2(dir_->path().string(), {.threads = 2});
+    dsv4::model<variant_config> m1(dir(), {.threads = 1});
+    dsv4::model<variant_config> m2(dir(), {.threads = 2});
     const auto prompt = tokens(200, 3);
     auto s1 = m1.new_sequence(512), s2 = m2.new_sequence(512);
     const auto a = m1.forward(s1, prompt, {.all_logits = true});
