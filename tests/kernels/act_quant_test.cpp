@@ -124,6 +124,69 @@ TEST(ActQuant, RoundedRowLayouts) {
     EXPECT_FALSE(no_fp4.serves(w));
 }
 
+// x = hi + mid + lo exactly with three bf16 parts (the exact decode path's input), on the
+// vector path and the scalar one alike; checked on every 9973rd bit pattern.
+TEST(ActQuant, ExactSplitIntoThreeBf16Parts) {
+    std::vector<float> xs;
+    for (uint64_t b = 0; b <= 0xFFFFFFFFull; b += 9973) xs.push_back(std::bit_cast<float>(uint32_t(b)));
+    for (float v : {1.0f, -1.0f, 0.0f, -0.0f, 3.1415927f, 0x1.fffffep127f, 0x1p-103f, 0x1.000002p-103f}) xs.push_back(v);
+    std::vector<uint16_t> parts(3 * xs.size());
+    split_row_bf16x3(xs.data(), xs.size(), parts.data());
+    size_t exact_checked = 0;
+    for (size_t i = 0; i < xs.size(); ++i) {
+        const float x = xs[i];
+        const uint16_t hi = parts[i], mid = parts[xs.size() + i], lo = parts[2 * xs.size() + i];
+        uint16_t shi, smid, slo;
+        split_bf16x3(x, shi, smid, slo);
+        ASSERT_EQ(hi, shi) << i;
+        ASSERT_EQ(mid, smid) << i;
+        ASSERT_EQ(lo, slo) << i;
+        if (std::isnan(x)) {
+            ASSERT_TRUE(std::isnan(decode_bf16(hi))) << std::bit_cast<uint32_t>(x);
+            ASSERT_EQ(mid, 0);
+            ASSERT_EQ(lo, 0);
+        } else if (std::isinf(x)) {
+            ASSERT_EQ(decode_bf16(hi), x);
+            ASSERT_EQ(mid | lo, 0);
+        } else if (std::fabs(x) >= 0x1p-103f) {
+            ASSERT_EQ(double(decode_bf16(hi)) + double(decode_bf16(mid)) + double(decode_bf16(lo)), double(x))
+                << std::hexfloat << x;
+            ++exact_checked;
+        }
+    }
+    EXPECT_GT(exact_checked, 300000u);
+}
+
+TEST(ActQuant, RoundedRowExactSplitLayouts) {
+    const auto x = dsv4::testing::random_floats(384, 5, 4.0f);
+    rounded_row r;
+    r.prepare(x.data(), 384, false, false, true, true);
+    ASSERT_EQ(r.split.size(), 3u * 384);
+    ASSERT_EQ(r.split_fp4.size(), 3u * 384);
+    for (size_t p = 0; p < 3; ++p)
+        for (size_t g = 0; g < 384; g += 128)
+            for (size_t i = 0; i < 32; ++i)
+                for (size_t j = 0; j < 4; ++j)
+                    ASSERT_EQ(r.split_fp4[p * 384 + g + 32 * j + i], r.split[p * 384 + g + 4 * i + j]);
+    for (size_t k = 0; k < 384; ++k)
+        ASSERT_EQ(decode_bf16(r.split[k]) + decode_bf16(r.split[384 + k]) + decode_bf16(r.split[768 + k]), x[k]);
+    linear_weight w;
+    w.format = weight_format::fp8_e4m3;
+    w.in = 384;
+    EXPECT_TRUE(r.serves(w));
+    w.input = input_rounding::fp8_blocks;
+    EXPECT_FALSE(r.serves(w));  // not rounded
+    rounded_row rounded_only;
+    rounded_only.prepare(x.data(), 384, true, true, true);
+    w.input = input_rounding::none;
+    EXPECT_FALSE(rounded_only.serves(w));  // no exact split
+    rounded_row no_fp4;
+    no_fp4.prepare(x.data(), 384, false, false, false, true);
+    EXPECT_TRUE(no_fp4.serves(w));
+    w.format = weight_format::fp4_e2m1;
+    EXPECT_FALSE(no_fp4.serves(w));  // FP4 order not laid out
+}
+
 }  // namespace
 
 // A block holding NaN or an infinity has no finite scale: the whole block becomes NaN, on the

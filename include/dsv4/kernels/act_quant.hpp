@@ -11,7 +11,7 @@
 // stay f32 (the float math the golden data holds).
 //
 // Every e4m3 value is a normal bf16, so q is kept as bf16 bit patterns: the AVX512-BF16
-// dot-product kernels (gemv_quantized.hpp) then multiply q by weights exactly.
+// dot-product kernels (gemv_bf16dot.hpp) then multiply q by weights exactly.
 #pragma once
 
 #include <algorithm>
@@ -22,6 +22,8 @@
 #include <limits>
 #include <type_traits>
 #include <vector>
+
+#include <xsimd/memory/xsimd_aligned_allocator.hpp>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -179,45 +181,131 @@ inline void fake_round_row(input_rounding r, const float* x, size_t K, float* ou
     }
 }
 
-// One activation row (M = 1) rounded once for every product that reads it: the quantised
-// GEMV kernels take it instead of x, so a row split over threads is rounded once.
+// x = hi + mid + lo, each a bf16: the top 8 significant bits (truncated), the next 8, and the
+// rest, which fits a bf16 too since an f32 has 24. The bf16 dot-product GEMVs multiply the
+// three parts by bf16-exact weights, so every product is exact. Exact for |x| >= 2^-103
+// (below, lo is an f32 subnormal, which vdpbf16ps flushes anyway); ±inf and NaN go whole
+// into hi (NaN stays NaN) with mid = lo = 0.
+inline void split_bf16x3(float x, uint16_t& hi, uint16_t& mid, uint16_t& lo) noexcept {
+    const uint32_t b = std::bit_cast<uint32_t>(x);
+    if ((b & 0x7F800000u) == 0x7F800000u) {
+        hi = uint16_t((b >> 16) | ((b & 0x007FFFFFu) != 0 ? 0x0040u : 0u));
+        mid = lo = 0;
+        return;
+    }
+    const float r = x - std::bit_cast<float>(b & 0xFFFF0000u);
+    const uint32_t rb = std::bit_cast<uint32_t>(r);
+    hi = uint16_t(b >> 16);
+    mid = uint16_t(rb >> 16);
+    lo = uint16_t(std::bit_cast<uint32_t>(r - std::bit_cast<float>(rb & 0xFFFF0000u)) >> 16);
+}
+
+// parts: [3][K] (hi, mid, lo rows).
+inline void split_row_bf16x3(const float* x, size_t K, uint16_t* parts) noexcept {
+    uint16_t* hi = parts;
+    uint16_t* mid = parts + K;
+    uint16_t* lo = parts + 2 * K;
+    size_t k = 0;
+#if defined(__AVX512F__)
+    const __m512i top = _mm512_set1_epi32(int(0xFFFF0000u)), exponent = _mm512_set1_epi32(0x7F800000);
+    for (; k + 16 <= K; k += 16) {
+        const __m512 v = _mm512_loadu_ps(x + k);
+        const __m512i b = _mm512_castps_si512(v);
+        if (_mm512_cmpeq_epi32_mask(_mm512_and_si512(b, exponent), exponent) != 0) break;  // ±inf/NaN: scalar
+        const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_and_si512(b, top)));
+        const __m512i rb = _mm512_castps_si512(r);
+        const __m512 l = _mm512_sub_ps(r, _mm512_castsi512_ps(_mm512_and_si512(rb, top)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi + k), _mm512_cvtepi32_epi16(_mm512_srli_epi32(b, 16)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(mid + k), _mm512_cvtepi32_epi16(_mm512_srli_epi32(rb, 16)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + k),
+                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(l), 16)));
+    }
+#endif
+    for (; k < K; ++k) split_bf16x3(x[k], hi[k], mid[k], lo[k]);
+}
+
+// The FP4 kernel's order of a row (K % 128 == 0): per 128-group, part r (0..3) holds elements
+// 4i + r, i = 0..31 (see gemv_bf16dot.hpp).
+inline void to_fp4_order(const uint16_t* in, size_t K, uint16_t* out) noexcept {
+    size_t g = 0;
+#if defined(__AVX512BW__)
+    // word j of part r is word (4j + r) mod 64 of words 0..63 (j < 16) or of 64..127 (j >= 16)
+    __m512i index[4];
+    for (int r = 0; r < 4; ++r) {
+        alignas(64) uint16_t idx[32];
+        for (int j = 0; j < 32; ++j) idx[j] = uint16_t((4 * j + r) % 64);
+        index[r] = _mm512_load_si512(idx);
+    }
+    for (; g + 128 <= K; g += 128) {
+        const __m512i a0 = _mm512_loadu_si512(in + g), a1 = _mm512_loadu_si512(in + g + 32);
+        const __m512i a2 = _mm512_loadu_si512(in + g + 64), a3 = _mm512_loadu_si512(in + g + 96);
+        for (int r = 0; r < 4; ++r)
+            _mm512_storeu_si512(out + g + 32 * size_t(r),
+                                _mm512_mask_blend_epi16(__mmask32(0xFFFF0000u), _mm512_permutex2var_epi16(a0, index[r], a1),
+                                                        _mm512_permutex2var_epi16(a2, index[r], a3)));
+    }
+#endif
+    for (; g + 128 <= K; g += 128)
+        for (size_t r = 0; r < 4; ++r)
+            for (size_t i = 0; i < 32; ++i) out[g + 32 * r + i] = in[g + 4 * i + r];
+}
+
+// One activation row (M = 1) prepared once for every decode product that reads it on the
+// bf16 dot-product kernels (gemv_bf16dot.hpp), so a row split over threads is prepared once.
 struct rounded_row {
+    // 64-byte aligned: the kernels load whole cache lines of these (a line-crossing load costs two)
+    using words = std::vector<uint16_t, xsimd::aligned_allocator<uint16_t, 64>>;
     const float* x = nullptr;
     size_t K = 0;
     bool has_fp8 = false, has_bf16 = false;
-    std::vector<uint16_t> q;       // fp8_blocks: bf16 bits of e4m3(x / s), natural order
-    std::vector<uint16_t> q_fp4;   // the same in the FP4 kernel's order (K % 128 == 0, see gemv_quantized.hpp)
-    std::vector<float> scales;     // fp8_blocks: s per 128-block
-    std::vector<uint16_t> xb;      // bf16: bf16(x), natural order
+    words q;          // fp8_blocks: bf16 bits of e4m3(x / s), natural order
+    words q_fp4;      // the same in the FP4 kernel's order (K % 128 == 0)
+    std::vector<float> scales;        // fp8_blocks: s per 128-block
+    words xb;         // bf16: bf16(x), natural order
+    words split;      // no rounding: [3][K] exact bf16 parts of x (split_row_bf16x3)
+    words split_fp4;  // the same, each part in the FP4 kernel's order
 
-    // fp4_order: also lay q out for FP4 weights (q_fp4)
-    void prepare(const float* x_in, size_t K_in, bool fp8, bool bf16, bool fp4_order = true) {
+    // fp8 / bf16: the roundings to prepare; fp4_order: also lay rows out for FP4 weights;
+    // exact: the exact split, for products that keep x in f32 (input_rounding::none)
+    void prepare(const float* x_in, size_t K_in, bool fp8, bool bf16, bool fp4_order = true, bool exact = false) {
         x = x_in;
         K = K_in;
         has_fp8 = fp8;
         has_bf16 = bf16;
+        const bool fp4_layout = fp4_order && K % 128 == 0;
+        q.clear();
+        q_fp4.clear();
+        split.clear();
+        split_fp4.clear();
         if (fp8) {
             q.resize(K);
             scales.resize((K + act_quant_block - 1) / act_quant_block);
             quantize_row_fp8(x, K, q.data(), scales.data());
-            q_fp4.resize(fp4_order ? K : 0);
-            if (fp4_order && K % 128 == 0)
-                // FP4 kernel order: per 128-group, part r (0..3) holds elements 4i + r
-                for (size_t g = 0; g < K; g += 128)
-                    for (size_t r = 0; r < 4; ++r)
-                        for (size_t i = 0; i < 32; ++i) q_fp4[g + 32 * r + i] = q[g + 4 * i + r];
+            if (fp4_layout) {
+                q_fp4.resize(K);
+                to_fp4_order(q.data(), K, q_fp4.data());
+            }
         }
         if (bf16) {
             xb.resize(K);
             round_row_bf16(x, K, xb.data());
         }
+        if (exact) {
+            split.resize(3 * K);
+            split_row_bf16x3(x, K, split.data());
+            if (fp4_layout) {
+                split_fp4.resize(3 * K);
+                for (size_t p = 0; p < 3; ++p) to_fp4_order(split.data() + p * K, K, split_fp4.data() + p * K);
+            }
+        }
     }
-    // Whether this row is the rounded input of products with w.
+    // Whether this row is the prepared input of decode products with w.
     bool serves(const linear_weight& w) const {
+        const bool fp4 = w.format == weight_format::fp4_e2m1;
         switch (w.input) {
-            case input_rounding::fp8_blocks: return has_fp8 && K == w.in && (w.format != weight_format::fp4_e2m1 || q_fp4.size() == K);
+            case input_rounding::fp8_blocks: return has_fp8 && K == w.in && (!fp4 || q_fp4.size() == K);
             case input_rounding::bf16: return has_bf16 && K == w.in;
-            case input_rounding::none: return true;
+            case input_rounding::none: return K == w.in && (fp4 ? split_fp4.size() : split.size()) == 3 * K;
         }
         return false;
     }

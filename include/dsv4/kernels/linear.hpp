@@ -17,7 +17,7 @@
 // bit-identical results. AVX-512 code paths have a portable scalar fallback. By default
 // activations stay f32: the float math of the architecture (what the golden data holds).
 // A weight with `input` set (model_options::quantize_activations) rounds them first as the
-// official inference does (act_quant.hpp; decode rows on gemv_quantized.hpp).
+// official inference does (act_quant.hpp; decode rows on gemv_bf16dot.hpp).
 #pragma once
 
 #include <algorithm>
@@ -33,7 +33,7 @@
 #include <dsv4/config/config.hpp>
 #include <dsv4/kernels/act_quant.hpp>
 #include <dsv4/kernels/avx512_util.hpp>
-#include <dsv4/kernels/gemv_quantized.hpp>
+#include <dsv4/kernels/gemv_bf16dot.hpp>
 #include <dsv4/kernels/linear_weight.hpp>
 #include <dsv4/kernels/simd.hpp>
 #include <dsv4/tensor/number_formats.hpp>
@@ -429,25 +429,27 @@ inline void gemm_rows(const float* x, size_t ldx, size_t M, const linear_weight&
 }  // namespace detail
 
 // y[m*ldy + (n - n0)] = x[m] · W[n] for m < M, n in [n0, n1). scratch: K floats.
-// With w.input set (model_options::quantize_activations) the input is first rounded as the
-// official inference does (act_quant.hpp): decode rows (M = 1) go to the quantised GEMV,
-// taking `rounded` when the caller has rounded x once for all its row ranges; other M use
-// the float kernels on the rounded values (the same products, summed in another order).
+// Decode rows (M = 1) of FP8/FP4 weights (and, with rounded input, BF16) go to the bf16
+// dot-product GEMVs (gemv_bf16dot.hpp) where the build has them, taking `rounded` when the
+// caller has prepared x once for all its row ranges. With w.input set
+// (model_options::quantize_activations) the input is rounded as the official inference does
+// (act_quant.hpp); other M use the float kernels on the rounded values (the same products,
+// summed in another order).
 inline void linear_rows(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1, float* y,
                         size_t ldy, float* scratch, const rounded_row* rounded = nullptr) {
     if (M == 0 || n0 >= n1) return;
-    if (w.input != input_rounding::none) {
-        if (M == 1 && quantized_gemv_available(w)) {
-            if (rounded != nullptr && rounded->x == x && rounded->serves(w)) {
-                gemv_quantized(*rounded, w, n0, n1, y);
-            } else {
-                thread_local rounded_row local;
-                local.prepare(x, w.in, w.input == input_rounding::fp8_blocks, w.input == input_rounding::bf16,
-                              w.format == weight_format::fp4_e2m1);
-                gemv_quantized(local, w, n0, n1, y);
-            }
-            return;
+    if (M == 1 && bf16dot_gemv_available(w)) {
+        if (rounded != nullptr && rounded->x == x && rounded->serves(w)) {
+            gemv_bf16dot(*rounded, w, n0, n1, y);
+        } else {
+            thread_local rounded_row local;
+            local.prepare(x, w.in, w.input == input_rounding::fp8_blocks, w.input == input_rounding::bf16,
+                          w.format == weight_format::fp4_e2m1, w.input == input_rounding::none);
+            gemv_bf16dot(local, w, n0, n1, y);
         }
+        return;
+    }
+    if (w.input != input_rounding::none) {
         thread_local std::vector<float> rounded_x;
         rounded_x.resize(M * w.in);
         for (size_t m = 0; m < M; ++m) fake_round_row(w.input, x + m * ldx, w.in, rounded_x.data() + m * w.in);

@@ -54,7 +54,7 @@ struct model_options {
     // products take it quantised to FP8 e4m3 per 128-block with a power-of-two scale
     // (act_quant), BF16-weight products take it in bf16. Decode then runs on AVX512-BF16
     // dot products (about 1.5-2x the arithmetic rate of the float kernels, kernels/
-    // gemv_quantized.hpp). Off by default: logits then differ from the float math (and the
+    // gemv_bf16dot.hpp). Off by default: logits then differ from the float math (and the
     // golden data) by the quantisation, about 1e-2 relative.
     bool quantize_activations = false;
     // Longer prompts run as consecutive chunks of this many tokens, so activation memory

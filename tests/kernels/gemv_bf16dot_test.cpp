@@ -1,8 +1,10 @@
 // Products with rounded inputs (model_options::quantize_activations) against a plain scalar
 // version of the official inference's GEMMs: act_quant per 128-block, e4m3 x FP8 summed per
 // 128-tile and scaled by s_act · s_w, e4m3 x FP4 per 32-block, bf16(x) x BF16; double sums.
-// Both the quantised GEMV (M = 1, K % 128 == 0) and the fallback (float kernels on the
+// Both the bf16 dot-product GEMV (M = 1, K % 128 == 0) and the fallback (float kernels on the
 // rounded input: M > 1, other K) must agree with it, and row splits must not change a bit.
+// Without rounding (the default), decode rows of FP8/FP4 weights take the same kernels on an
+// exact three-part split of x: checked against the same formula with x itself.
 #include <dsv4/kernels/linear.hpp>
 
 #include <gtest/gtest.h>
@@ -36,8 +38,10 @@ std::vector<double> reference_product(const std::vector<float>& x, size_t M, con
                 sa[b0 / 128] = s;
                 for (size_t k = b0; k < std::min(K, b0 + 128); ++k) q[k] = decode_fp8_e4m3(encode_fp8_e4m3(xr[k] / s));
             }
-        } else {
+        } else if (w.input == input_rounding::bf16) {
             for (size_t k = 0; k < K; ++k) q[k] = decode_bf16(encode_bf16(xr[k]));
+        } else {
+            for (size_t k = 0; k < K; ++k) q[k] = xr[k];
         }
         for (size_t n = 0; n < N; ++n) {
             double acc = 0;
@@ -67,9 +71,9 @@ std::vector<double> reference_product(const std::vector<float>& x, size_t M, con
     return y;
 }
 
-void check(weight_format f, size_t M, size_t N, size_t K, std::mt19937_64& rng) {
+void check(weight_format f, size_t M, size_t N, size_t K, std::mt19937_64& rng, bool rounded = true) {
     auto mat = dsv4::testing::make_matrix(f, N, K, rng);
-    mat.w.input = reference_input_rounding(f);
+    mat.w.input = rounded ? reference_input_rounding(f) : input_rounding::none;
     std::vector<float> x(M * K);
     std::uniform_real_distribution<float> u(-3.0f, 3.0f);
     for (auto& v : x) v = u(rng);
@@ -92,7 +96,7 @@ void check(weight_format f, size_t M, size_t N, size_t K, std::mt19937_64& rng) 
     if (M == 1) {
         // a row rounded once by the caller gives the same bits as rounding inside
         rounded_row pre;
-        pre.prepare(x.data(), K, true, true);
+        pre.prepare(x.data(), K, true, true, true, true);
         std::vector<float> again(N);
         linear_rows(x.data(), K, 1, mat.w, 0, N, again.data(), N, scratch.data(), &pre);
         ASSERT_EQ(again, got) << to_string(f) << " K=" << K;
@@ -107,7 +111,7 @@ void check(weight_format f, size_t M, size_t N, size_t K, std::mt19937_64& rng) 
     }
 }
 
-TEST(GemvQuantized, MatchesTheReferenceFormulaOnBothPaths) {
+TEST(GemvBf16dot, MatchesTheReferenceFormulaOnBothPaths) {
     std::mt19937_64 rng(11);
     for (auto f : {weight_format::fp8_e4m3, weight_format::fp4_e2m1, weight_format::bf16})
         for (auto [M, N, K] : std::vector<std::tuple<size_t, size_t, size_t>>{
@@ -115,20 +119,35 @@ TEST(GemvQuantized, MatchesTheReferenceFormulaOnBothPaths) {
             check(f, M, N, K, rng);
 }
 
-TEST(GemvQuantized, AvailabilityFollowsFormatRoundingAndWidth) {
+TEST(GemvBf16dot, ExactSplitMatchesTheReferenceFormula) {
+    std::mt19937_64 rng(12);
+    for (auto f : {weight_format::fp8_e4m3, weight_format::fp4_e2m1})
+        for (auto [M, N, K] : std::vector<std::tuple<size_t, size_t, size_t>>{
+                 {1, 1, 128}, {1, 7, 256}, {1, 130, 384}, {1, 9, 1024}, {1, 5, 8192}, {2, 9, 256}, {1, 6, 96}})
+            check(f, M, N, K, rng, false);
+}
+
+TEST(GemvBf16dot, AvailabilityFollowsFormatRoundingAndWidth) {
     linear_weight w;
-    w.format = weight_format::fp8_e4m3;
+    w.format = weight_format::bf16;
     w.in = 256;
-    EXPECT_FALSE(quantized_gemv_available(w));  // no rounding asked for
+    EXPECT_FALSE(bf16dot_gemv_available(w));  // bf16 weights, f32 input: the float kernel
+    w.format = weight_format::fp8_e4m3;
+    w.in = 96;
+    EXPECT_FALSE(bf16dot_gemv_available(w));  // not whole 128-blocks
     w.input = input_rounding::fp8_blocks;
     w.in = 96;
-    EXPECT_FALSE(quantized_gemv_available(w));  // not whole 128-blocks: float kernels on the rounded input
-#if defined(DSV4_QUANTIZED_GEMV)
+    EXPECT_FALSE(bf16dot_gemv_available(w));  // not whole 128-blocks: float kernels on the rounded input
+#if defined(DSV4_BF16DOT_GEMV)
     w.in = 256;
-    EXPECT_TRUE(quantized_gemv_available(w));
+    EXPECT_TRUE(bf16dot_gemv_available(w));
+    w.input = input_rounding::none;
+    EXPECT_TRUE(bf16dot_gemv_available(w));  // exact split of f32 input
+    w.format = weight_format::fp4_e2m1;
+    EXPECT_TRUE(bf16dot_gemv_available(w));
     w.format = weight_format::bf16;
     w.input = input_rounding::bf16;
-    EXPECT_TRUE(quantized_gemv_available(w));
+    EXPECT_TRUE(bf16dot_gemv_available(w));
 #endif
 }
 
