@@ -84,12 +84,45 @@ inline void weighted_rows(const float* p, size_t n, const float* const* rows, si
         for (size_t v = 0; v < V; ++v) acc[h][v].store_unaligned(out + h * ldo + k0 + v * vsize);
 }
 
-template <size_t B>
-inline void attend_block(const float* q, size_t ldq, const float* const* rows, size_t n, size_t d, float scale,
-                         const float* sinks, float* scores, float* out, size_t ldo) noexcept {
-    for (size_t j = 0; j < n; ++j) dot_heads<B>(q, ldq, rows[j], d, scale, scores + j, n);
-    float inv_den[B];
-    for (size_t h = 0; h < B; ++h) {
+inline void prefetch_row(const float* row, size_t d) noexcept {
+    for (size_t k = 0; k < d; k += 64 / sizeof(float)) __builtin_prefetch(row + k, 0, 3);
+}
+
+// Calls f.template operator()<B>(h) for the heads [h, h + B) of G in blocks of 4 (then 3, 2, 1).
+template <class F>
+inline void for_head_blocks(size_t G, F&& f) {
+    size_t h = 0;
+    for (; h + 4 <= G; h += 4) f.template operator()<4>(h);
+    switch (G - h) {
+        case 3: f.template operator()<3>(h); break;
+        case 2: f.template operator()<2>(h); break;
+        case 1: f.template operator()<1>(h); break;
+        default: break;
+    }
+}
+
+}  // namespace detail
+
+// G heads of one query over the same rows (MQA: every head reads the same KV rows): q: [G, d]
+// (row stride ldq), sinks: [G], scratch: G*(n+1) floats, out: [G, d] (stride ldo).
+// Heads go in blocks of 4 that share every row load: the score dots keep their accumulators
+// per head, and the weighted sum keeps 4 heads x 64 outputs in registers across all rows. All
+// blocks take a row (for the scores) or a 64-wide slice of every row (for the weighted sum)
+// in turn, so the rows come from far memory once per pass whatever G is, then from L1 (a row)
+// or L2 (a slice of 640 rows is 160 KB). Per head the math and the summation order are those
+// of attend_with_sink, so both give identical bits.
+inline void attend_heads_with_sink(const float* q, size_t ldq, size_t G, const float* const* rows, size_t n, size_t d,
+                                   float scale, const float* sinks, float* scratch, float* out, size_t ldo) noexcept {
+    float* scores = scratch;         // [G][n]
+    float* inv_den = scratch + G * n;  // [G]
+    for (size_t j = 0; j < n; ++j) {
+        // rows are scattered (top-k lists): fetch the row after next while this one is used
+        if (j + 2 < n) detail::prefetch_row(rows[j + 2], d);
+        detail::for_head_blocks(G, [&]<size_t B>(size_t h) {
+            detail::dot_heads<B>(q + h * ldq, ldq, rows[j], d, scale, scores + h * n + j, n);
+        });
+    }
+    for (size_t h = 0; h < G; ++h) {
         float* sh = scores + h * n;
         float m = -INFINITY;
         for (size_t j = 0; j < n; ++j) m = std::max(m, sh[j]);
@@ -99,36 +132,22 @@ inline void attend_block(const float* q, size_t ldq, const float* const* rows, s
         inv_den[h] = 1.0f / den;
     }
     size_t k = 0;
-    for (; k + 4 * vsize <= d; k += 4 * vsize) weighted_rows<B, 4>(scores, n, rows, k, out, ldo);
-    for (; k + vsize <= d; k += vsize) weighted_rows<B, 1>(scores, n, rows, k, out, ldo);
-    for (size_t h = 0; h < B; ++h)
+    for (; k + 4 * vsize <= d; k += 4 * vsize)
+        detail::for_head_blocks(G, [&]<size_t B>(size_t h) {
+            detail::weighted_rows<B, 4>(scores + h * n, n, rows, k, out + h * ldo, ldo);
+        });
+    for (; k + vsize <= d; k += vsize)
+        detail::for_head_blocks(G, [&]<size_t B>(size_t h) {
+            detail::weighted_rows<B, 1>(scores + h * n, n, rows, k, out + h * ldo, ldo);
+        });
+    for (size_t h = 0; h < G; ++h)
         for (size_t kk = k; kk < d; ++kk) {
             float y = 0.0f;
             for (size_t j = 0; j < n; ++j) y = fma_like_simd(scores[h * n + j], rows[j][kk], y);  // axpy's tail
             out[h * ldo + kk] = y;
         }
-    for (size_t h = 0; h < B; ++h)
+    for (size_t h = 0; h < G; ++h)
         for (size_t kk = 0; kk < d; ++kk) out[h * ldo + kk] *= inv_den[h];
-}
-
-}  // namespace detail
-
-// G heads of one query over the same rows (MQA: every head reads the same KV rows): q: [G, d]
-// (row stride ldq), sinks: [G], scratch: G*(n+1) floats, out: [G, d] (stride ldo). Heads go
-// in blocks of 4 that share every row load: the score dots keep their accumulators per head
-// and the weighted sum keeps 4 heads x 64 outputs in registers across all rows. Per head the
-// math and the summation order are those of attend_with_sink, so both give identical bits.
-inline void attend_heads_with_sink(const float* q, size_t ldq, size_t G, const float* const* rows, size_t n, size_t d,
-                                   float scale, const float* sinks, float* scratch, float* out, size_t ldo) noexcept {
-    size_t h = 0;
-    for (; h + 4 <= G; h += 4)
-        detail::attend_block<4>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo);
-    switch (G - h) {
-        case 3: detail::attend_block<3>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo); break;
-        case 2: detail::attend_block<2>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo); break;
-        case 1: detail::attend_block<1>(q + h * ldq, ldq, rows, n, d, scale, sinks + h, scratch, out + h * ldo, ldo); break;
-        default: break;
-    }
 }
 
 }  // namespace dsv4::kernels

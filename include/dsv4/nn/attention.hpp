@@ -167,9 +167,12 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
             for (int64_t i = 0; i < visible; ++i) rows.push_back(st.compressed.data() + size_t(i) * d);
         }
     };
-    // tasks of (query, group of heads): decode splits a query's heads over the threads, prefill
-    // gives each task a whole query; a group reads each of its rows once for all its heads
-    const size_t group = S == 1 ? std::max<size_t>(1, (H + 3) / 4) : H, groups = (H + group - 1) / group;
+    // tasks of (query, group of heads): decode splits a query's heads over the threads (whole
+    // blocks of 4), prefill gives each task a whole query; a group reads each of its rows from
+    // far memory once per pass for all its heads
+    const size_t T = size_t(ctx.threads());
+    const size_t group = S == 1 ? std::min(H, std::max<size_t>(4, (H + 4 * T - 1) / (4 * T) * 4)) : H,
+                 groups = (H + group - 1) / group;
     ctx.parallel_for(S * groups, 1, [&](size_t a, size_t b) {
         std::vector<const float*> rows;
         std::vector<float> scratch;
