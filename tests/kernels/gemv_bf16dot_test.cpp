@@ -3,8 +3,8 @@
 // 128-tile and scaled by s_act · s_w, e4m3 x FP4 per 32-block, bf16(x) x BF16; double sums.
 // Both the bf16 dot-product GEMV (M = 1, K % 128 == 0) and the fallback (float kernels on the
 // rounded input: M > 1, other K) must agree with it, and row splits must not change a bit.
-// Without rounding (the default), decode rows of FP8/FP4 weights take the same kernels on an
-// exact three-part split of x: checked against the same formula with x itself.
+// Without rounding (the default), decode rows of FP8/FP4/BF16 weights take the same kernels on
+// an exact three-part split of x: checked against the same formula with x itself.
 #include <dsv4/kernels/linear.hpp>
 
 #include <gtest/gtest.h>
@@ -121,17 +121,20 @@ TEST(GemvBf16dot, MatchesTheReferenceFormulaOnBothPaths) {
 
 TEST(GemvBf16dot, ExactSplitMatchesTheReferenceFormula) {
     std::mt19937_64 rng(12);
-    for (auto f : {weight_format::fp8_e4m3, weight_format::fp4_e2m1})
+    for (auto f : {weight_format::fp8_e4m3, weight_format::fp4_e2m1, weight_format::bf16})
         for (auto [M, N, K] : std::vector<std::tuple<size_t, size_t, size_t>>{
-                 {1, 1, 128}, {1, 7, 256}, {1, 130, 384}, {1, 9, 1024}, {1, 5, 8192}, {2, 9, 256}, {1, 6, 96}})
-            check(f, M, N, K, rng, false);
+                 {1, 1, 128}, {1, 7, 256}, {1, 130, 384}, {1, 9, 1024}, {1, 5, 8192}, {2, 9, 256}, {1, 6, 96}, {1, 3, 100}})
+            if (f != weight_format::fp4_e2m1 || K % 32 == 0) check(f, M, N, K, rng, false);  // FP4 rows: whole 32-blocks
 }
 
 TEST(GemvBf16dot, AvailabilityFollowsFormatRoundingAndWidth) {
     linear_weight w;
-    w.format = weight_format::bf16;
+    w.format = weight_format::f32;
     w.in = 256;
-    EXPECT_FALSE(bf16dot_gemv_available(w));  // bf16 weights, f32 input: the float kernel
+    EXPECT_FALSE(bf16dot_gemv_available(w));  // f32 weights: the float kernel
+    w.format = weight_format::bf16;
+    w.in = 100;
+    EXPECT_FALSE(bf16dot_gemv_available(w));  // not whole 32-word vectors
     w.format = weight_format::fp8_e4m3;
     w.in = 96;
     EXPECT_FALSE(bf16dot_gemv_available(w));  // not whole 128-blocks
@@ -144,6 +147,8 @@ TEST(GemvBf16dot, AvailabilityFollowsFormatRoundingAndWidth) {
     w.input = input_rounding::none;
     EXPECT_TRUE(bf16dot_gemv_available(w));  // exact split of f32 input
     w.format = weight_format::fp4_e2m1;
+    EXPECT_TRUE(bf16dot_gemv_available(w));
+    w.format = weight_format::bf16;
     EXPECT_TRUE(bf16dot_gemv_available(w));
     w.format = weight_format::bf16;
     w.input = input_rounding::bf16;
