@@ -2,10 +2,9 @@
 //
 //   in: a rounded_row (act_quant.hpp) prepared from the input row x[K]; W: [N, K] stored;
 //   y[n - n0] = Σ_k x[k] · W[n, k] for n in [n0, n1), x as the weight's input rounding asks:
-//    * none (the default, float math; FP8, FP4 and BF16 weights): x split exactly into
-//      three bf16 parts (x = hi + mid + lo, rounded_row::split), each multiplied by the
-//      weights: every product exact, f32 sums — the float kernels' numerics, summed in
-//      another order;
+//    * none (the default, float math; FP8 and FP4 weights): x split exactly into three bf16
+//      parts (x = hi + mid + lo, rounded_row::split), each multiplied by the weights: every
+//      product exact, f32 sums — the float kernels' numerics, summed in another order;
 //    * fp8_blocks (quantize_activations): e4m3 activations q with a scale per 128-block;
 //    * bf16 (quantize_activations): bf16(x).
 //
@@ -24,7 +23,7 @@
 //    elements 4i+r (r = 0..3), which rounded_row's FP4-order copies match; f32 lanes
 //    4b..4b+3 then hold block b's products, so one per-lane scale vector applies the 1x32
 //    weight scales.
-//  * BF16: the weights are bf16 already; with rounded input the activations are bf16(x).
+//  * BF16 (rounded input only): the weights are bf16 already, the activations bf16(x).
 // vdpbf16ps treats subnormal inputs and results as zero (it ignores MXCSR): bf16 values below
 // 2^-126 count as 0 (e4m3/e2m1 weights never are one; an activation part or product that
 // small is below anything the f32 sums keep beside a normal-sized term).
@@ -61,8 +60,9 @@ inline bool bf16dot_gemv_available(const linear_weight& w) noexcept {
 #if defined(DSV4_BF16DOT_GEMV)
     switch (w.input) {
         case input_rounding::none:
-            return ((w.format == weight_format::fp8_e4m3 || w.format == weight_format::fp4_e2m1) && w.in % 128 == 0) ||
-                   (w.format == weight_format::bf16 && w.in % 32 == 0);
+            // (BF16 weights keep the float kernel: it already streams at the read bandwidth,
+            // and the three-part split ran slower from DRAM, 19-32 against 34 GB/s per core)
+            return (w.format == weight_format::fp8_e4m3 || w.format == weight_format::fp4_e2m1) && w.in % 128 == 0;
         case input_rounding::fp8_blocks:
             return (w.format == weight_format::fp8_e4m3 || w.format == weight_format::fp4_e2m1) && w.in % 128 == 0;
         case input_rounding::bf16: return w.format == weight_format::bf16 && w.in % 32 == 0;
@@ -94,8 +94,9 @@ inline constexpr std::array<uint16_t, 32> fp4_bf16_words = [] {
 }();
 
 #if defined(DSV4_BF16DOT_GEMV)
+// (a value cast: a reference cast made GCC keep the operands in memory and reload them)
 inline __m512 dot_bf16(__m512 acc, __m512i a, __m512i b) noexcept {
-    return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh&>(a), reinterpret_cast<__m512bh&>(b));
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
 }
 
 struct fp8_bf16_tables {
@@ -258,7 +259,7 @@ inline void gemv_fp4_parts(const bf16_parts<P>& x, const linear_weight& w, size_
 }
 
 // One row of a BF16 weight (K % 32 == 0): each 32-wide weight vector meets every part s, on
-// chain (s, (k / 32) mod 2), so chains are independent (latency hidden). Rows go one at a time: the weight streams as one sequence, which
+// chain (s, (k / 32) mod 2). Rows go one at a time: the weight streams as one sequence, which
 // the hardware prefetcher follows best (four interleaved rows ran at 0.75 of the read
 // bandwidth from DRAM, one row at 0.95), and the kernel has arithmetic to spare.
 template <size_t P>
@@ -268,7 +269,8 @@ inline float bf16_row(const bf16_parts<P>& x, const uint16_t* src, size_t K) noe
     for (size_t s = 0; s < P; ++s) even[s] = odd[s] = _mm512_setzero_ps();
     size_t k = 0;
     for (; k + 64 <= K; k += 64) {
-        prefetch_ahead(src + k);
+        prefetch_ahead(src + k);  // both cache lines of the step
+        prefetch_ahead(src + k + 32);
         const __m512i w0 = _mm512_loadu_si512(src + k), w1 = _mm512_loadu_si512(src + k + 32);
 #pragma GCC unroll 3
         for (size_t s = 0; s < P; ++s) {
@@ -303,12 +305,10 @@ inline void gemv_bf16dot(const rounded_row& in, const linear_weight& w, size_t n
     if (w.input == input_rounding::none) {
         const uint16_t* parts = (fp4 ? in.split_fp4 : in.split).data();
         const detail::bf16_parts<3> x{{parts, parts + in.K, parts + 2 * in.K}, nullptr};
-        switch (w.format) {
-            case weight_format::fp8_e4m3: detail::gemv_fp8_parts(x, w, n0, n1, y); return;
-            case weight_format::fp4_e2m1: detail::gemv_fp4_parts(x, w, n0, n1, y); return;
-            case weight_format::bf16: detail::gemv_bf16_parts(x, w, n0, n1, y); return;
-            case weight_format::f32: return;
-        }
+        if (fp4)
+            detail::gemv_fp4_parts(x, w, n0, n1, y);
+        else
+            detail::gemv_fp8_parts(x, w, n0, n1, y);
         return;
     }
     switch (w.format) {
