@@ -1,6 +1,9 @@
 // The indexer's weighted ReLU sum against a plain scalar loop (double sums), for every head
 // count 0..2 vector widths + 1 and misaligned starts, several entries; NaN dots stay NaN.
+// The fused scoring kernel against the scalar formula, and bit for bit against its two-step
+// definition (dots from the packed GEMM kernel, then the weighted ReLU sum).
 #include <dsv4/kernels/indexer_score.hpp>
+#include <dsv4/kernels/linear.hpp>
 
 #include <gtest/gtest.h>
 
@@ -42,4 +45,39 @@ TEST(IndexerScore, HandComputedAndNaN) {
     EXPECT_EQ(out[0], 0.5f * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9));       // h = 11..19
     EXPECT_EQ(out[1], 0.5f * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10));  // h = 10..19
     EXPECT_TRUE(std::isnan(out[2]));
+}
+
+TEST(IndexerScore, FusedKernelMatchesTheTwoStepsBitForBit) {
+    for (size_t heads : {size_t(16), size_t(32), size_t(48), size_t(64), size_t(20)})
+        for (size_t dim : {size_t(32), size_t(100), size_t(128)})
+            for (size_t n : {size_t(5), size_t(7), size_t(13), size_t(50)}) {
+                if (!dsv4::kernels::indexer_scores_available(heads)) {
+                    EXPECT_NE(heads % 16, 0u);
+                    continue;
+                }
+                const auto keys = dsv4::testing::random_floats(n * dim, n + dim, 1.0f);
+                auto q = dsv4::testing::random_floats(heads * dim, heads + dim, 1.0f);
+                const auto w = dsv4::testing::random_floats(heads, heads, 1.0f);
+                std::vector<float> packed(heads * dim), fused(n + 1, 123.0f), dots(n * heads), two_step(n), scratch(dim);
+                dsv4::kernels::pack_indexer_query(q.data(), heads, dim, packed.data());
+                dsv4::kernels::indexer_scores(keys.data(), n, dim, packed.data(), heads, w.data(), fused.data());
+                dsv4::kernels::linear_weight hw{dsv4::weight_format::f32, q.data(), nullptr, heads, dim, 0};
+                dsv4::kernels::linear_rows(keys.data(), dim, n, hw, 0, heads, dots.data(), heads, scratch.data());
+                dsv4::kernels::weighted_relu_sum(dots.data(), n, heads, w.data(), two_step.data());
+                for (size_t i = 0; i < n; ++i) {
+                    ASSERT_EQ(fused[i], two_step[i]) << "heads=" << heads << " dim=" << dim << " n=" << n << " i=" << i;
+                    double ref = 0, mag = 0;
+                    for (size_t h = 0; h < heads; ++h) {
+                        double d = 0, dmag = 0;
+                        for (size_t k = 0; k < dim; ++k) {
+                            d += double(q[h * dim + k]) * keys[i * dim + k];
+                            dmag += std::fabs(double(q[h * dim + k]) * keys[i * dim + k]);
+                        }
+                        ref += double(w[h]) * std::max(d, 0.0);
+                        mag += std::fabs(double(w[h])) * dmag;
+                    }
+                    ASSERT_NEAR(fused[i], ref, 1e-5 * mag + 1e-30) << "heads=" << heads << " dim=" << dim << " i=" << i;
+                }
+                ASSERT_EQ(fused[n], 123.0f) << "wrote past the end";
+            }
 }

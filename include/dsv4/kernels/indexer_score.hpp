@@ -1,12 +1,15 @@
 // dsv4/kernels/indexer_score.hpp — the lightning indexer's score of each compressed entry.
 //
-//   dots: [n][heads] (entry i's dot with head h at dots[i * heads + h]), w: [heads] head weights
-//   out[i] = Σ_h w[h] · max(dots[i][h], 0)
+//   weighted_relu_sum:  dots: [n][heads] (entry i's dot with head h at dots[i * heads + h]),
+//                       w: [heads] head weights;  out[i] = Σ_h w[h] · max(dots[i][h], 0)
+//   indexer_scores:     keys: [n][dim], q: [heads][dim];  out[i] = the same with
+//                       dots[i][h] = q[h] · keys[i], both steps fused
 //
-// Per entry, heads are summed in 16-lane partial sums over blocks of 16 heads (in block
-// order), then across lanes in a fixed tree; the scalar tail path of heads % 16 follows.
-// The order depends only on the head count, never on the entry or the thread. max(0, d)
-// keeps a NaN dot NaN, as the scalar std::max(d, 0) does.
+// Each dot is one chain of fused multiply-adds over dim in order, from 0 (what the packed
+// GEMM kernel computes for it). Per entry, heads are summed in 16-lane partial sums over
+// blocks of 16 heads (in block order), then across lanes in a fixed tree; the scalar tail
+// path of heads % 16 follows. The order depends only on the head count, never on the entry,
+// the tile or the thread. max(0, d) keeps a NaN dot NaN, as the scalar std::max(d, 0) does.
 #pragma once
 
 #include <algorithm>
@@ -41,6 +44,83 @@ inline void weighted_relu_sum(const float* dots, size_t n, size_t heads, const f
         for (; h < heads; ++h) acc = fma_like_simd(w[h], std::max(d[h], 0.0f), acc);
         out[i] = acc;
     }
+}
+
+// q laid out for indexer_scores: [dim][heads] (a depth step's head values are one row).
+inline void pack_indexer_query(const float* q, size_t heads, size_t dim, float* packed) noexcept {
+    for (size_t h = 0; h < heads; ++h)
+        for (size_t k = 0; k < dim; ++k) packed[k * heads + h] = q[h * dim + k];
+}
+
+#if defined(__AVX512F__)
+namespace detail {
+
+// R entries x (16·V) heads: accumulators stay in registers over the whole depth (the keys
+// stream once, the packed query stays in L1), then the weighted ReLU sum of each entry.
+template <size_t R, size_t V>
+inline void indexer_score_rows(const float* keys, size_t dim, const float* qp, const float* w, float* out) noexcept {
+    __m512 acc[R][V];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (size_t v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (size_t k = 0; k < dim; ++k) {
+        __m512 b[V];
+#pragma GCC unroll 4
+        for (size_t v = 0; v < V; ++v) b[v] = _mm512_loadu_ps(qp + k * 16 * V + 16 * v);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < R; ++r) {
+            const __m512 a = _mm512_set1_ps(keys[r * dim + k]);
+#pragma GCC unroll 4
+            for (size_t v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+        }
+    }
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (size_t r = 0; r < R; ++r) {
+        __m512 sum = _mm512_mul_ps(_mm512_loadu_ps(w), _mm512_max_ps(zero, acc[r][0]));
+#pragma GCC unroll 4
+        for (size_t v = 1; v < V; ++v) sum = _mm512_fmadd_ps(_mm512_loadu_ps(w + 16 * v), _mm512_max_ps(zero, acc[r][v]), sum);
+        out[r] = hsum(sum);
+    }
+}
+
+template <size_t V>
+inline void indexer_scores_v(const float* keys, size_t n, size_t dim, const float* qp, const float* w, float* out) noexcept {
+    constexpr size_t R = V <= 2 ? 8 : 24 / V;  // accumulators: 16 (V = 2), 24 (V = 3, 4 with R = 6)
+    size_t i = 0;
+    for (; i + R <= n; i += R) indexer_score_rows<R, V>(keys + i * dim, dim, qp, w, out + i);
+    for (; i < n; ++i) indexer_score_rows<1, V>(keys + i * dim, dim, qp, w, out + i);
+}
+
+}  // namespace detail
+#endif
+
+// Whether indexer_scores takes this head count (else: dots by linear_rows, then weighted_relu_sum).
+inline bool indexer_scores_available(size_t heads) noexcept {
+#if defined(__AVX512F__)
+    return heads % 16 == 0 && heads >= 16 && heads <= 64;
+#else
+    (void)heads;
+    return false;
+#endif
+}
+
+// out[i] = Σ_h w[h] · max(q[h] · keys[i], 0) for i < n; q_packed from pack_indexer_query.
+// Requires indexer_scores_available(heads).
+inline void indexer_scores(const float* keys, size_t n, size_t dim, const float* q_packed, size_t heads, const float* w,
+                           float* out) noexcept {
+#if defined(__AVX512F__)
+    switch (heads / 16) {
+        case 1: detail::indexer_scores_v<1>(keys, n, dim, q_packed, w, out); return;
+        case 2: detail::indexer_scores_v<2>(keys, n, dim, q_packed, w, out); return;
+        case 3: detail::indexer_scores_v<3>(keys, n, dim, q_packed, w, out); return;
+        case 4: detail::indexer_scores_v<4>(keys, n, dim, q_packed, w, out); return;
+        default: return;
+    }
+#else
+    (void)keys, (void)n, (void)dim, (void)q_packed, (void)heads, (void)w, (void)out;
+#endif
 }
 
 }  // namespace dsv4::kernels

@@ -59,12 +59,16 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
     for (auto& v : hw) v *= wscale;
 
     // scores[t][i] = Σ_h w[t,h] · relu(q[t,h] · k_i). Per query and tile of entries, the keys
-    // stream through the GEMM kernel as activation rows against the query's [ih x id] heads
-    // (packed once, tiny), so the growing key cache is read once and never repacked. Work is
+    // stream once through a register-blocked kernel against the query's [id x ih] heads
+    // (packed once, 32 KB: L1), fused with the weighted ReLU sum (kernels/indexer_score.hpp);
+    // without it, the keys go through the GEMM kernel as activation rows, then the sum. Work is
     // split over entry tiles (decode) or queries (prefill); each score is one fixed-order
     // computation, so the split does not change it.
     std::vector<std::vector<float>> scores(S);
     for (size_t t = 0; t < S; ++t) scores[t].resize(size_t((start + int64_t(t) + 1) / 4));
+    const bool fused = kernels::indexer_scores_available(ih);
+    fvec q_packed(fused ? S * ih * id : 0);
+    for (size_t t = 0; t < S && fused; ++t) kernels::pack_indexer_query(q.data() + t * ih * id, ih, id, q_packed.data() + t * ih * id);
     const size_t tile = 512;
     size_t tiles_per_query = 0;
     for (size_t t = 0; t < S; ++t) tiles_per_query = std::max(tiles_per_query, (scores[t].size() + tile - 1) / tile);
@@ -75,6 +79,11 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
             const size_t n_valid = scores[t].size();
             if (i0 >= n_valid) continue;
             const size_t i1 = std::min(n_valid, i0 + tile), n = i1 - i0;
+            const float* keys = st.index_keys.data() + i0 * id;
+            if (fused) {
+                kernels::indexer_scores(keys, n, id, q_packed.data() + t * ih * id, ih, hw.data() + t * ih, scores[t].data() + i0);
+                continue;
+            }
             kernels::linear_weight heads;
             heads.format = weight_format::f32;
             heads.data = q.data() + t * ih * id;
@@ -82,17 +91,32 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
             heads.in = id;
             dots.resize(n * ih);
             scratch.resize(id);
-            kernels::linear_rows(st.index_keys.data() + i0 * id, id, n, heads, 0, ih, dots.data(), ih, scratch.data());
+            kernels::linear_rows(keys, id, n, heads, 0, ih, dots.data(), ih, scratch.data());
             kernels::weighted_relu_sum(dots.data(), n, ih, hw.data() + t * ih, scores[t].data() + i0);
         }
     });
     std::vector<std::vector<int32_t>> selected(S);
-    ctx.parallel_for(S, 1, [&](size_t t0, size_t t1) {
-        for (size_t t = t0; t < t1; ++t) {
-            kernels::topk_indices(scores[t].data(), int(scores[t].size()), s.index_topk, selected[t]);
-            std::sort(selected[t].begin(), selected[t].end());
-        }
-    });
+    const size_t T = size_t(ctx.threads()), k = size_t(s.index_topk);
+    if (S == 1 && T > 1 && scores[0].size() >= 4 * T * k) {
+        // decode: the threads select the best k of their part of a long list, then the best k
+        // of those (the same set: see kernels::best_rank_keys)
+        const size_t n = scores[0].size();
+        std::vector<std::vector<uint64_t>> part(T);
+        ctx.parallel_for(T, 1, [&](size_t p0, size_t p1) {
+            for (size_t p = p0; p < p1; ++p) {
+                const size_t i0 = n * p / T, i1 = n * (p + 1) / T;
+                kernels::best_rank_keys(scores[0].data() + i0, int(i1 - i0), int(k), int(i0), part[p]);
+            }
+        });
+        std::vector<uint64_t> merged;
+        for (const auto& keys : part) merged.insert(merged.end(), keys.begin(), keys.end());
+        kernels::indices_of_best_ascending(merged, int(k), selected[0]);
+    } else {
+        ctx.parallel_for(S, 1, [&](size_t t0, size_t t1) {
+            for (size_t t = t0; t < t1; ++t)
+                kernels::topk_indices_ascending(scores[t].data(), int(scores[t].size()), int(k), selected[t]);
+        });
+    }
     if (tr) {  // fixed width index_topk, ascending ids, -1 padded (the reference's layout)
         for (size_t t = 0; t < S; ++t) {
             std::vector<int32_t> row(size_t(s.index_topk), -1);
