@@ -30,18 +30,19 @@ namespace dsv4::kernels {
 inline void weighted_relu_sum(const float* dots, size_t n, size_t heads, const float* w, float* out) noexcept {
     for (size_t i = 0; i < n; ++i) {
         const float* d = dots + i * heads;
-        size_t h = 0;
+        size_t tail = 0;  // first head of the scalar tail
         float acc = 0.0f;
 #if defined(__AVX512F__)
         if (heads >= 16) {
+            tail = heads - heads % 16;
             const __m512 zero = _mm512_setzero_ps();
             __m512 v = _mm512_mul_ps(_mm512_loadu_ps(w), _mm512_max_ps(zero, _mm512_loadu_ps(d)));
-            for (h = 16; h + 16 <= heads; h += 16)
+            for (size_t h = 16; h < tail; h += 16)
                 v = _mm512_fmadd_ps(_mm512_loadu_ps(w + h), _mm512_max_ps(zero, _mm512_loadu_ps(d + h)), v);
             acc = detail::hsum(v);
         }
 #endif
-        for (; h < heads; ++h) acc = fma_like_simd(w[h], std::max(d[h], 0.0f), acc);
+        for (size_t h = tail; h < heads; ++h) acc = fma_like_simd(w[h], std::max(d[h], 0.0f), acc);
         out[i] = acc;
     }
 }
@@ -88,9 +89,9 @@ inline void indexer_score_rows(const float* keys, size_t dim, const float* qp, c
 template <size_t V>
 inline void indexer_scores_v(const float* keys, size_t n, size_t dim, const float* qp, const float* w, float* out) noexcept {
     constexpr size_t R = V <= 2 ? 8 : 24 / V;  // accumulators: 16 (V = 2), 24 (V = 3, 4 with R = 6)
-    size_t i = 0;
-    for (; i + R <= n; i += R) indexer_score_rows<R, V>(keys + i * dim, dim, qp, w, out + i);
-    for (; i < n; ++i) indexer_score_rows<1, V>(keys + i * dim, dim, qp, w, out + i);
+    const size_t blocked = n - n % R;  // (bounds written out: GCC 12 misreads `i + R <= n` loops here)
+    for (size_t i = 0; i < blocked; i += R) indexer_score_rows<R, V>(keys + i * dim, dim, qp, w, out + i);
+    for (size_t i = blocked; i < n; ++i) indexer_score_rows<1, V>(keys + i * dim, dim, qp, w, out + i);
 }
 
 }  // namespace detail

@@ -294,9 +294,9 @@ inline void gemv_bf16(const float* x, size_t ldx, const linear_weight& w, size_t
         const auto* src = static_cast<const uint16_t*>(w.data) + n * K;
         __m512 acc[M][4];
         for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = acc[m][2] = acc[m][3] = _mm512_setzero_ps();
-        size_t k = 0;
+        const size_t vec_end = K - K % 16;  // (bounds written out: GCC 12 misreads `k + 16 <= K` loops)
 #pragma GCC unroll 4
-        for (; k + 16 <= K; k += 16) {
+        for (size_t k = 0; k < vec_end; k += 16) {
             if (k % 32 == 0) prefetch_ahead(src + k);
             const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k)));
             const __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
@@ -305,7 +305,7 @@ inline void gemv_bf16(const float* x, size_t ldx, const linear_weight& w, size_t
         }
         for (size_t m = 0; m < M; ++m) {
             float s = hsum(_mm512_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]), _mm512_add_ps(acc[m][2], acc[m][3])));
-            for (size_t kk = k; kk < K; ++kk) s += decode_bf16(src[kk]) * x[m * ldx + kk];
+            for (size_t kk = vec_end; kk < K; ++kk) s += decode_bf16(src[kk]) * x[m * ldx + kk];
             y[m * ldy + (n - n0)] = s;
         }
     }
@@ -318,16 +318,16 @@ inline void gemv_f32(const float* x, size_t ldx, const linear_weight& w, size_t 
         const float* row = static_cast<const float*>(w.data) + n * K;
         __m512 acc[M][2];
         for (size_t m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
-        size_t k = 0;
+        const size_t vec_end = K - K % 16;
 #pragma GCC unroll 4
-        for (; k + 16 <= K; k += 16) {
+        for (size_t k = 0; k < vec_end; k += 16) {
             const __m512 wv = _mm512_loadu_ps(row + k);
             const size_t a = (k / 16) & 1;
             for (size_t m = 0; m < M; ++m) acc[m][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + k), acc[m][a]);
         }
         for (size_t m = 0; m < M; ++m) {
             float s = hsum(_mm512_add_ps(acc[m][0], acc[m][1]));
-            for (size_t kk = k; kk < K; ++kk) s += row[kk] * x[m * ldx + kk];
+            for (size_t kk = vec_end; kk < K; ++kk) s += row[kk] * x[m * ldx + kk];
             y[m * ldy + (n - n0)] = s;
         }
     }
