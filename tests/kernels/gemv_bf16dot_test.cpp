@@ -128,6 +128,55 @@ TEST(GemvBf16dot, ExactSplitMatchesTheReferenceFormula) {
             if (f != weight_format::fp4_e2m1 || K % 32 == 0) check(f, M, N, K, rng, false);  // FP4 rows: whole 32-blocks
 }
 
+// One nonzero weight per row: y[n] = x[k] · w · scale within one unit in the last place of the
+// correctly rounded product. The three exact part products are summed in f32 (two roundings
+// at most); a dropped or truncated part would be off by up to 2^-8 or 2^-16 relative, far
+// beyond. Also checks rows of several 128-blocks and FP4's per-32 scales, and an e8m0 NaN
+// scale code (0xFF) turning that row NaN.
+TEST(GemvBf16dot, SingleWeightRowsGiveTheCorrectlyRoundedProduct) {
+    std::mt19937_64 rng(21);
+    std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+    for (auto f : {weight_format::fp8_e4m3, weight_format::fp4_e2m1})
+        for (size_t K : {size_t(128), size_t(384), size_t(1024)}) {
+            const size_t N = 67;
+            auto mat = dsv4::testing::make_matrix(f, N, K, rng);
+            std::vector<float> x(K);
+            for (auto& v : x) v = std::ldexp(mant(rng), int(rng() % 41) - 20) * ((rng() & 1) ? -1.0f : 1.0f);
+            std::vector<size_t> col(N);
+            std::vector<float> want(N);
+            for (size_t n = 0; n < N; ++n) {
+                col[n] = (n * 37 + 5) % K;
+                uint8_t code = 0;
+                float scale = 0;
+                if (f == weight_format::fp8_e4m3) {
+                    for (size_t k = 0; k < K; ++k) mat.bytes[n * K + k] = 0;
+                    do code = uint8_t(rng()); while ((code & 0x7F) == 0x7F || (code & 0x7F) == 0);
+                    mat.bytes[n * K + col[n]] = code;
+                    scale = decode_e8m0(mat.scales[(n / 128) * mat.w.scale_cols + col[n] / 128]);
+                    want[n] = float(double(x[col[n]]) * double(decode_fp8_e4m3(code)) * double(scale));
+                } else {
+                    for (size_t k = 0; k < K / 2; ++k) mat.bytes[n * (K / 2) + k] = 0;
+                    do code = uint8_t(rng() % 16); while ((code & 7) == 0);
+                    mat.bytes[n * (K / 2) + col[n] / 2] = uint8_t(col[n] % 2 ? code << 4 : code);
+                    scale = decode_e8m0(mat.scales[n * mat.w.scale_cols + col[n] / 32]);
+                    want[n] = float(double(x[col[n]]) * double(decode_fp4_e2m1(code)) * double(scale));
+                }
+            }
+            std::vector<float> got(N), scratch(K);
+            linear_rows(x.data(), K, 1, mat.w, 0, N, got.data(), N, scratch.data());
+            for (size_t n = 0; n < N; ++n) {
+                const float ulp = std::nextafter(std::fabs(want[n]), INFINITY) - std::fabs(want[n]);
+                ASSERT_LE(std::fabs(got[n] - want[n]), ulp) << to_string(f) << " K=" << K << " n=" << n;
+            }
+            if (f == weight_format::fp4_e2m1) {
+                mat.scales[3 * mat.w.scale_cols + col[3] / 32] = 0xFF;  // NaN scale on row 3's block
+                linear_rows(x.data(), K, 1, mat.w, 0, N, got.data(), N, scratch.data());
+                EXPECT_TRUE(std::isnan(got[3])) << "K=" << K;
+                EXPECT_FALSE(std::isnan(got[4]));
+            }
+        }
+}
+
 TEST(GemvBf16dot, AvailabilityFollowsFormatRoundingAndWidth) {
     linear_weight w;
     w.format = weight_format::f32;

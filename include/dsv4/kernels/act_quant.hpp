@@ -10,8 +10,8 @@
 // when a model is opened with model_options::quantize_activations; by default activations
 // stay f32 (the float math the golden data holds).
 //
-// Every e4m3 value is a normal bf16, so q is kept as bf16 bit patterns: the AVX512-BF16
-// dot-product kernels (gemv_bf16dot.hpp) then multiply q by weights exactly.
+// Every e4m3 value is exactly a bf16 (zero or normal), so q is kept as bf16 bit patterns:
+// the AVX512-BF16 dot-product kernels (gemv_bf16dot.hpp) then multiply q by weights exactly.
 #pragma once
 
 #include <algorithm>
@@ -211,7 +211,10 @@ inline void split_row_bf16x3(const float* x, size_t K, uint16_t* parts) noexcept
     for (; k + 16 <= K; k += 16) {
         const __m512 v = _mm512_loadu_ps(x + k);
         const __m512i b = _mm512_castps_si512(v);
-        if (_mm512_cmpeq_epi32_mask(_mm512_and_si512(b, exponent), exponent) != 0) break;  // ±inf/NaN: scalar
+        if (_mm512_cmpeq_epi32_mask(_mm512_and_si512(b, exponent), exponent) != 0) {  // ±inf/NaN: this block scalar
+            for (size_t j = k; j < k + 16; ++j) split_bf16x3(x[j], hi[j], mid[j], lo[j]);
+            continue;
+        }
         const __m512 r = _mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_and_si512(b, top)));
         const __m512i rb = _mm512_castps_si512(r);
         const __m512 l = _mm512_sub_ps(r, _mm512_castsi512_ps(_mm512_and_si512(rb, top)));

@@ -49,11 +49,12 @@ inline void prefetch_ahead(const void* p) noexcept { prefetch_at(p, gemv_prefetc
 
 // The four 1x32 e8m0 scales of a 128-weight FP4 group as a per-lane vector (lanes 4b..4b+3
 // get scale b): codes 1..254 are the float bits e << 23; code 0 (2^-127, an f32 subnormal)
-// takes the table path.
+// and code 0xFF (NaN, which e << 23 would make +inf) take the table path.
 inline __m512 fp4_group_scales(const uint8_t* scale_codes) noexcept {
     uint32_t codes;
     std::memcpy(&codes, scale_codes, 4);
-    if (((codes - 0x01010101u) & ~codes & 0x80808080u) == 0) {  // no zero byte
+    const auto has_zero_byte = [](uint32_t v) { return ((v - 0x01010101u) & ~v & 0x80808080u) != 0; };
+    if (!has_zero_byte(codes) && !has_zero_byte(~codes)) {  // no code 0 (subnormal) or 0xFF (NaN)
         const __m512i shift = _mm512_set_epi32(24, 24, 24, 24, 16, 16, 16, 16, 8, 8, 8, 8, 0, 0, 0, 0);
         const __m512i e = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(int(codes)), shift), _mm512_set1_epi32(0xFF));
         return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));

@@ -8,11 +8,12 @@
 //    * fp8_blocks (quantize_activations): e4m3 activations q with a scale per 128-block;
 //    * bf16 (quantize_activations): bf16(x).
 //
-// Every e4m3 and e2m1 value is a normal bf16, so weights widen to bf16 exactly and vdpbf16ps
-// multiplies 32 of them per instruction, twice an f32 FMA's 16, with f32 accumulation. The
-// weight decode is what bounds the float GEMVs of FP8/FP4 weights on a core; here it is cheaper
-// per weight and shared by the parts (three parts: 1.3-1.4x the float kernels' rate in cache,
-// one part: about 1.7x):
+// Every e4m3 and e2m1 value is exactly a bf16 (zero, or normal), so weights widen to bf16
+// exactly and vdpbf16ps multiplies 32 of them per instruction, twice an f32 FMA's 16, with
+// f32 accumulation. The weight decode is what bounds the float GEMVs of FP8/FP4 weights on a
+// core; here it is cheaper per weight and shared by the parts (three parts: 1.3-1.4x the float
+// kernels' rate in cache, one part: about 1.7x). Partial sums are of unscaled codes (FP8 up to
+// 448) times x, scaled per block afterwards, as in the float kernels:
 //  * FP8: two 128-entry byte tables (vpermi2b) give a code's bf16 high and low bytes, the
 //    code's sign bit is or-ed into the high byte, and one byte interleave per 32 codes
 //    builds the words. Per 128-block: partial sums scaled by s_act · s_w (the reference's
@@ -33,6 +34,7 @@
 #pragma once
 
 #include <array>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -300,6 +302,7 @@ inline void gemv_bf16_parts(const bf16_parts<P>& x, const linear_weight& w, size
 // y[n - n0] = input · W[n] for n in [n0, n1), the input as prepared in `in` for w (rounded,
 // or split exactly when w.input is none); requires bf16dot_gemv_available(w) and in.serves(w).
 inline void gemv_bf16dot(const rounded_row& in, const linear_weight& w, size_t n0, size_t n1, float* y) noexcept {
+    assert(bf16dot_gemv_available(w) && in.serves(w));
 #if defined(DSV4_BF16DOT_GEMV)
     const bool fp4 = w.format == weight_format::fp4_e2m1;
     if (w.input == input_rounding::none) {

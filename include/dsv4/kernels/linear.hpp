@@ -9,9 +9,11 @@
 //    FMA'd into M accumulators, so every weight byte is read once — a GEMV at memory speed.
 //    FP8 codes become f16 by bit placement (exact, subnormals included) and f32 by one
 //    vcvtph2ps; FP4 nibbles go through a 16-entry in-register table against activations
-//    pre-arranged to the nibble order; rows are prefetched 8 KB ahead. Where the CPU has
-//    AVX512-BF16, M = 1 rows of FP8/FP4 weights take the bf16 dot-product kernels instead
-//    (gemv_bf16dot.hpp: x split exactly into three bf16 parts, every product exact).
+//    pre-arranged to the nibble order; rows are prefetched 8 KB ahead. In builds for CPUs
+//    with AVX512-BF16 and VBMI, M = 1 rows of FP8/FP4 weights with K % 128 == 0 take the
+//    bf16 dot-product kernels instead (gemv_bf16dot.hpp: x split exactly into three bf16
+//    parts, every product exact for |x| >= 2^-103; below, parts and products under 2^-126
+//    are flushed, which only values under about 2^-94 can meet).
 //  * M > 4 (prefill): a 32-column panel of W over 256 inputs is decoded once into an
 //    L1-resident packed block [256][32] and a register-blocked 8x32 micro-kernel streams the
 //    activation rows over it.

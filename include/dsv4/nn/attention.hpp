@@ -61,7 +61,8 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
     // scores[t][i] = Σ_h w[t,h] · relu(q[t,h] · k_i). Per query and tile of entries, the keys
     // stream once through a register-blocked kernel against the query's [id x ih] heads
     // (packed once, 32 KB: L1), fused with the weighted ReLU sum (kernels/indexer_score.hpp);
-    // without it, the keys go through the GEMM kernel as activation rows, then the sum. Work is
+    // without it (head counts that are not 16, 32, 48 or 64, or no AVX-512), the keys go
+    // through linear_rows as activation rows, then the sum. Work is
     // split over entry tiles (decode) or queries (prefill); each score is one fixed-order
     // computation, so the split does not change it.
     std::vector<std::vector<float>> scores(S);
@@ -195,7 +196,7 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
     // blocks of 4), prefill gives each task a whole query; a group reads each of its rows from
     // far memory once per pass for all its heads
     const size_t T = size_t(ctx.threads());
-    const size_t group = S == 1 ? std::min(H, std::max<size_t>(4, (H + 4 * T - 1) / (4 * T) * 4)) : H,
+    const size_t group = std::max<size_t>(1, S == 1 ? std::min(H, std::max<size_t>(4, (H + 4 * T - 1) / (4 * T) * 4)) : H),
                  groups = (H + group - 1) / group;
     ctx.parallel_for(S * groups, 1, [&](size_t a, size_t b) {
         std::vector<const float*> rows;
