@@ -8,7 +8,10 @@
 #include "kernel_test_util.hpp"
 
 TEST(LinearBf16, MatchesReferenceOfRoundedInputs) {
-    for (auto [M, N, K] : std::vector<std::tuple<size_t, size_t, size_t>>{{1, 5, 1}, {3, 33, 7}, {9, 40, 300}, {17, 64, 513}, {8, 32, 256}, {12, 32, 32}, {25, 70, 260}, {13, 1, 17}}) {
+    // (the last three: groups of whole panels with a partial group, ragged columns and row tiles)
+    for (auto [M, N, K] : std::vector<std::tuple<size_t, size_t, size_t>>{{1, 5, 1}, {3, 33, 7}, {9, 40, 300}, {17, 64, 513},
+                                                                          {8, 32, 256}, {12, 32, 32}, {25, 70, 260}, {13, 1, 17},
+                                                                          {29, 200, 1024}, {12, 288, 64}, {5, 130, 2048}}) {
         const auto xs = dsv4::testing::random_floats(M * K, 31);
         const auto wf = dsv4::testing::random_floats(N * K, 32);
         std::vector<uint16_t> wb(N * K);

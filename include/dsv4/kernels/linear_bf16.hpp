@@ -164,6 +164,7 @@ inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight
     constexpr size_t NR = detail::panel_cols, PC = detail::bf16_panel_pairs, MR = detail::bf16_tile_rows;
     panel.resize(PC * NR);
     acc.resize(M * NR);
+    size_t n0_done = n0;
     // partial panels, odd K or ragged depth: element by element
     auto pack_panel_scalar = [&](size_t nt, size_t cols, size_t p0, size_t p1) {
         std::fill(panel.begin(), panel.end(), 0u);
@@ -178,7 +179,35 @@ inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight
             if (full < p1) panel[(full - p0) * NR + j] = r[2 * full];  // odd K: the last pair's high half is 0
         }
     };
-    for (size_t nt = n0; nt < n1; nt += NR) {
+    // One pass over K (K <= 1024) with whole panels: GROUP panels are packed side by side
+    // (GROUP x 64 KB, L2) and every activation tile (12 rows x K, L1) runs over all of them
+    // before the next, so the activations are streamed once per group rather than per panel
+    // (+6-18% on the benchmark shapes; 8 panels measured no better than 4). Each output is the
+    // same chain of dot products as on the panel-by-panel path below.
+    const size_t whole_end = n0 + (n1 - n0) / NR * NR;
+    if (pairs <= PC && K % 2 == 0 && pairs % 16 == 0) {
+        constexpr size_t GROUP = 4;
+        thread_local std::vector<uint32_t, xsimd::aligned_allocator<uint32_t, 64>> panels;
+        panels.resize(GROUP * pairs * NR);
+        for (size_t g0 = n0; g0 < whole_end; g0 += GROUP * NR) {
+            const size_t count = std::min(GROUP, (whole_end - g0) / NR);
+            for (size_t g = 0; g < count; ++g)
+                for (size_t j0 = 0; j0 < NR; j0 += 16)
+                    for (size_t p = 0; p < pairs; p += 16)
+                        detail::transpose_16x16(W + (g0 + g * NR + j0) * K + 2 * p, K * 2,
+                                                panels.data() + g * pairs * NR + p * NR + j0, NR);
+            size_t m = 0;
+            for (; m + MR <= M; m += MR)
+                for (size_t g = 0; g < count; ++g)
+                    detail::bf16_tile<MR>(xb, m, 0, pairs, panels.data() + g * pairs * NR, y + (g0 + g * NR - n0), ldy, false);
+            if (m < M)
+                for (size_t g = 0; g < count; ++g)
+                    detail::bf16_tile_tail(M - m, xb, m, 0, pairs, panels.data() + g * pairs * NR, y + (g0 + g * NR - n0), ldy,
+                                           false, std::make_index_sequence<MR - 1>{});
+        }
+        n0_done = whole_end;
+    }
+    for (size_t nt = n0_done; nt < n1; nt += NR) {
         const size_t cols = std::min(NR, n1 - nt);
         for (size_t p0 = 0; p0 < pairs; p0 += PC) {
             const size_t p1 = std::min(pairs, p0 + PC), depth = p1 - p0;
