@@ -6,7 +6,7 @@
 //                       dots[i][h] = q[h] · keys[i], both steps fused
 //
 // Each dot is one chain of fused multiply-adds over dim in order, from 0 (what the packed
-// GEMM kernel computes for it). Per entry, heads are summed in 16-lane partial sums over
+// GEMM kernel computes for it where the compiler contracts its xsimd::fma, as -O2 does). Per entry, heads are summed in 16-lane partial sums over
 // blocks of 16 heads (in block order), then across lanes in a fixed tree; the scalar tail
 // path of heads % 16 follows. The order depends only on the head count, never on the entry,
 // the tile or the thread. max(0, d) keeps a NaN dot NaN, as the scalar std::max(d, 0) does.
