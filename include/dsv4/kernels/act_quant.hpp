@@ -260,7 +260,6 @@ struct rounded_row {
     using words = std::vector<uint16_t, xsimd::aligned_allocator<uint16_t, 64>>;
     const float* x = nullptr;
     size_t K = 0;
-    bool has_fp8 = false, has_bf16 = false;
     words q;          // fp8_blocks: bf16 bits of e4m3(x / s), natural order
     words q_fp4;      // the same in the FP4 kernel's order (K % 128 == 0)
     std::vector<float> scales;        // fp8_blocks: s per 128-block
@@ -273,11 +272,10 @@ struct rounded_row {
     void prepare(const float* x_in, size_t K_in, bool fp8, bool bf16, bool fp4_order = true, bool exact = false) {
         x = x_in;
         K = K_in;
-        has_fp8 = fp8;
-        has_bf16 = bf16;
         const bool fp4_layout = fp4_order && K % 128 == 0;
         q.clear();
         q_fp4.clear();
+        xb.clear();
         split.clear();
         split_fp4.clear();
         if (fp8) {
@@ -302,13 +300,14 @@ struct rounded_row {
             }
         }
     }
-    // Whether this row is the prepared input of decode products with w.
+    // Whether this row is the prepared input of decode products with w (what prepare laid out).
     bool serves(const linear_weight& w) const {
+        if (K != w.in) return false;
         const bool fp4 = w.format == weight_format::fp4_e2m1;
         switch (w.input) {
-            case input_rounding::fp8_blocks: return has_fp8 && K == w.in && (!fp4 || q_fp4.size() == K);
-            case input_rounding::bf16: return has_bf16 && K == w.in;
-            case input_rounding::none: return K == w.in && (fp4 ? split_fp4.size() : split.size()) == 3 * K;
+            case input_rounding::fp8_blocks: return (fp4 ? q_fp4.size() : q.size()) == K;
+            case input_rounding::bf16: return xb.size() == K;
+            case input_rounding::none: return (fp4 ? split_fp4.size() : split.size()) == 3 * K;
         }
         return false;
     }

@@ -13,19 +13,22 @@
 
 namespace dsv4::kernels {
 
-inline void attend_with_sink(const float* q, const float* const* rows, size_t n, size_t d, float scale, float sink,
-                             float* scores, float* out) noexcept {
+// scores[j] <- exp(scores[j] - m), m = max_j scores[j]; returns 1 / (Σ_j exp(s_j - m) + exp(sink - m)).
+inline float exp_scores_with_sink(float* scores, size_t n, float sink) noexcept {
     float m = -INFINITY;
-    for (size_t j = 0; j < n; ++j) {
-        scores[j] = scale * dot(q, rows[j], d);
-        m = std::max(m, scores[j]);
-    }
+    for (size_t j = 0; j < n; ++j) m = std::max(m, scores[j]);
     float den = 0;
     for (size_t j = 0; j < n; ++j) den += (scores[j] = std::exp(scores[j] - m));
     den += std::exp(sink - m);
+    return 1.0f / den;
+}
+
+inline void attend_with_sink(const float* q, const float* const* rows, size_t n, size_t d, float scale, float sink,
+                             float* scores, float* out) noexcept {
+    for (size_t j = 0; j < n; ++j) scores[j] = scale * dot(q, rows[j], d);
+    const float inv = exp_scores_with_sink(scores, n, sink);
     std::fill(out, out + d, 0.0f);
     for (size_t j = 0; j < n; ++j) axpy(scores[j], rows[j], out, d);
-    const float inv = 1.0f / den;
     for (size_t k = 0; k < d; ++k) out[k] *= inv;
 }
 
@@ -122,15 +125,7 @@ inline void attend_heads_with_sink(const float* q, size_t ldq, size_t G, const f
             detail::dot_heads<B>(q + h * ldq, ldq, rows[j], d, scale, scores + h * n + j, n);
         });
     }
-    for (size_t h = 0; h < G; ++h) {
-        float* sh = scores + h * n;
-        float m = -INFINITY;
-        for (size_t j = 0; j < n; ++j) m = std::max(m, sh[j]);
-        float den = 0;
-        for (size_t j = 0; j < n; ++j) den += (sh[j] = std::exp(sh[j] - m));
-        den += std::exp(sinks[h] - m);
-        inv_den[h] = 1.0f / den;
-    }
+    for (size_t h = 0; h < G; ++h) inv_den[h] = exp_scores_with_sink(scores + h * n, n, sinks[h]);
     size_t k = 0;
     for (; k + 4 * vsize <= d; k += 4 * vsize)
         detail::for_head_blocks(G, [&]<size_t B>(size_t h) {

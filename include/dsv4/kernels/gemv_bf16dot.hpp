@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -61,10 +62,9 @@ namespace dsv4::kernels {
 inline bool bf16dot_gemv_available(const linear_weight& w) noexcept {
 #if defined(DSV4_BF16DOT_GEMV)
     switch (w.input) {
+        // (with f32 input, BF16 weights keep the float kernel: it already streams at the read
+        // bandwidth, and the three-part split ran slower from DRAM, 19-32 against 34 GB/s per core)
         case input_rounding::none:
-            // (BF16 weights keep the float kernel: it already streams at the read bandwidth,
-            // and the three-part split ran slower from DRAM, 19-32 against 34 GB/s per core)
-            return (w.format == weight_format::fp8_e4m3 || w.format == weight_format::fp4_e2m1) && w.in % 128 == 0;
         case input_rounding::fp8_blocks:
             return (w.format == weight_format::fp8_e4m3 || w.format == weight_format::fp4_e2m1) && w.in % 128 == 0;
         case input_rounding::bf16: return w.format == weight_format::bf16 && w.in % 32 == 0;
@@ -73,6 +73,27 @@ inline bool bf16dot_gemv_available(const linear_weight& w) noexcept {
     (void)w;
 #endif
     return false;
+}
+
+// Prepares x (one row of K = their common width) once for every product among `ws` that takes
+// these kernels: the roundings their inputs ask for, the exact split for f32 input, FP4
+// layouts if an FP4 weight is among them. False, with `row` untouched, when none does or
+// their widths differ.
+inline bool prepare_for_bf16dot(rounded_row& row, const float* x, std::span<const linear_weight* const> ws) {
+    bool fp8 = false, bf16 = false, fp4 = false, exact = false;
+    size_t K = 0;
+    for (const auto* w : ws) {
+        if (w->empty() || !bf16dot_gemv_available(*w)) continue;
+        if (K != 0 && w->in != K) return false;
+        K = w->in;
+        fp8 |= w->input == input_rounding::fp8_blocks;
+        bf16 |= w->input == input_rounding::bf16;
+        exact |= w->input == input_rounding::none;
+        fp4 |= w->format == weight_format::fp4_e2m1;
+    }
+    if (K == 0) return false;
+    row.prepare(x, K, fp8, bf16, fp4, exact);
+    return true;
 }
 
 namespace detail {
@@ -260,40 +281,25 @@ inline void gemv_fp4_parts(const bf16_parts<P>& x, const linear_weight& w, size_
     for (; n < n1; ++n) fp4_rows<1>(table, x, w, n, y + (n - n0));
 }
 
-// One row of a BF16 weight (K % 32 == 0): each 32-wide weight vector meets every part s, on
-// chain (s, (k / 32) mod 2). Rows go one at a time: the weight streams as one sequence, which
-// the hardware prefetcher follows best (four interleaved rows ran at 0.75 of the read
-// bandwidth from DRAM, one row at 0.95), and the kernel has arithmetic to spare.
-template <size_t P>
-inline float bf16_row(const bf16_parts<P>& x, const uint16_t* src, size_t K) noexcept {
-    __m512 even[P], odd[P];
-#pragma GCC unroll 3
-    for (size_t s = 0; s < P; ++s) even[s] = odd[s] = _mm512_setzero_ps();
+// One row of a BF16 weight against bf16(x) (K % 32 == 0), on chain (k / 32) mod 2. Rows go
+// one at a time: the weight streams as one sequence, which the hardware prefetcher follows
+// best (four interleaved rows ran at 0.75 of the read bandwidth from DRAM, one row at 0.95),
+// and the kernel has arithmetic to spare.
+inline float bf16_row(const uint16_t* xb, const uint16_t* src, size_t K) noexcept {
+    __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
     size_t k = 0;
     for (; k + 64 <= K; k += 64) {
         prefetch_ahead(src + k);  // both cache lines of the step
         prefetch_ahead(src + k + 32);
-        const __m512i w0 = _mm512_loadu_si512(src + k), w1 = _mm512_loadu_si512(src + k + 32);
-#pragma GCC unroll 3
-        for (size_t s = 0; s < P; ++s) {
-            even[s] = dot_bf16(even[s], w0, _mm512_loadu_si512(x.part[s] + k));
-            odd[s] = dot_bf16(odd[s], w1, _mm512_loadu_si512(x.part[s] + k + 32));
-        }
+        even = dot_bf16(even, _mm512_loadu_si512(src + k), _mm512_loadu_si512(xb + k));
+        odd = dot_bf16(odd, _mm512_loadu_si512(src + k + 32), _mm512_loadu_si512(xb + k + 32));
     }
-    if (k < K) {
-        const __m512i w0 = _mm512_loadu_si512(src + k);
-#pragma GCC unroll 3
-        for (size_t s = 0; s < P; ++s) even[s] = dot_bf16(even[s], w0, _mm512_loadu_si512(x.part[s] + k));
-    }
-    __m512 sum = _mm512_add_ps(even[0], odd[0]);
-#pragma GCC unroll 3
-    for (size_t s = 1; s < P; ++s) sum = _mm512_add_ps(sum, _mm512_add_ps(even[s], odd[s]));
-    return hsum(sum);
+    if (k < K) even = dot_bf16(even, _mm512_loadu_si512(src + k), _mm512_loadu_si512(xb + k));
+    return hsum(_mm512_add_ps(even, odd));
 }
 
-template <size_t P>
-inline void gemv_bf16_parts(const bf16_parts<P>& x, const linear_weight& w, size_t n0, size_t n1, float* y) noexcept {
-    for (size_t n = n0; n < n1; ++n) y[n - n0] = bf16_row(x, static_cast<const uint16_t*>(w.data) + n * w.in, w.in);
+inline void gemv_bf16_rounded(const uint16_t* xb, const linear_weight& w, size_t n0, size_t n1, float* y) noexcept {
+    for (size_t n = n0; n < n1; ++n) y[n - n0] = bf16_row(xb, static_cast<const uint16_t*>(w.data) + n * w.in, w.in);
 }
 #endif
 
@@ -317,7 +323,7 @@ inline void gemv_bf16dot(const rounded_row& in, const linear_weight& w, size_t n
     switch (w.format) {
         case weight_format::fp8_e4m3: detail::gemv_fp8_parts(detail::bf16_parts<1>{{in.q.data()}, in.scales.data()}, w, n0, n1, y); return;
         case weight_format::fp4_e2m1: detail::gemv_fp4_parts(detail::bf16_parts<1>{{in.q_fp4.data()}, in.scales.data()}, w, n0, n1, y); return;
-        case weight_format::bf16: detail::gemv_bf16_parts(detail::bf16_parts<1>{{in.xb.data()}, nullptr}, w, n0, n1, y); return;
+        case weight_format::bf16: detail::gemv_bf16_rounded(in.xb.data(), w, n0, n1, y); return;
         case weight_format::f32: return;
     }
 #else

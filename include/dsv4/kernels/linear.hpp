@@ -447,8 +447,8 @@ inline void linear_rows(const float* x, size_t ldx, size_t M, const linear_weigh
             gemv_bf16dot(*rounded, w, n0, n1, y);
         } else {
             thread_local rounded_row local;
-            local.prepare(x, w.in, w.input == input_rounding::fp8_blocks, w.input == input_rounding::bf16,
-                          w.format == weight_format::fp4_e2m1, w.input == input_rounding::none);
+            const linear_weight* const just_w[] = {&w};
+            prepare_for_bf16dot(local, x, just_w);
             gemv_bf16dot(local, w, n0, n1, y);
         }
         return;

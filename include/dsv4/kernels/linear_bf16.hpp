@@ -165,6 +165,12 @@ inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight
     panel.resize(PC * NR);
     acc.resize(M * NR);
     size_t n0_done = n0;
+    // panel[p][j] = W[nt + j, 2(p0 + p)] | W[nt + j, 2(p0 + p) + 1] << 16 for a whole panel of
+    // columns, even K and depth % 16 == 0: 16x16 dword transposes
+    auto pack_panel_transposed = [&](size_t nt, size_t p0, size_t p1, uint32_t* dst) {
+        for (size_t j0 = 0; j0 < NR; j0 += 16)
+            for (size_t p = p0; p < p1; p += 16) detail::transpose_16x16(W + (nt + j0) * K + 2 * p, K * 2, dst + (p - p0) * NR + j0, NR);
+    };
     // partial panels, odd K or ragged depth: element by element
     auto pack_panel_scalar = [&](size_t nt, size_t cols, size_t p0, size_t p1) {
         std::fill(panel.begin(), panel.end(), 0u);
@@ -191,11 +197,7 @@ inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight
         panels.resize(GROUP * pairs * NR);
         for (size_t g0 = n0; g0 < whole_end; g0 += GROUP * NR) {
             const size_t count = std::min(GROUP, (whole_end - g0) / NR);
-            for (size_t g = 0; g < count; ++g)
-                for (size_t j0 = 0; j0 < NR; j0 += 16)
-                    for (size_t p = 0; p < pairs; p += 16)
-                        detail::transpose_16x16(W + (g0 + g * NR + j0) * K + 2 * p, K * 2,
-                                                panels.data() + g * pairs * NR + p * NR + j0, NR);
+            for (size_t g = 0; g < count; ++g) pack_panel_transposed(g0 + g * NR, 0, pairs, panels.data() + g * pairs * NR);
             size_t m = 0;
             for (; m + MR <= M; m += MR)
                 for (size_t g = 0; g < count; ++g)
@@ -212,13 +214,10 @@ inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight
         for (size_t p0 = 0; p0 < pairs; p0 += PC) {
             const size_t p1 = std::min(pairs, p0 + PC), depth = p1 - p0;
             // panel[p][j] = W[nt + j, 2p] | W[nt + j, 2p + 1] << 16 (zero past the matrix)
-            if (cols == NR && K % 2 == 0 && depth % 16 == 0) {
-                for (size_t j0 = 0; j0 < NR; j0 += 16)
-                    for (size_t p = p0; p < p1; p += 16)
-                        detail::transpose_16x16(W + (nt + j0) * K + 2 * p, K * 2, panel.data() + (p - p0) * NR + j0, NR);
-            } else {
+            if (cols == NR && K % 2 == 0 && depth % 16 == 0)
+                pack_panel_transposed(nt, p0, p1, panel.data());
+            else
                 pack_panel_scalar(nt, cols, p0, p1);
-            }
             // a whole panel of columns in one pass over K goes straight to y, else through acc
             const bool direct = cols == NR && pairs <= PC;
             float* out = direct ? y + (nt - n0) : acc.data();

@@ -30,20 +30,7 @@ inline size_t linear_grain(const context& ctx, size_t M, const kernels::linear_w
 // `ws` that take the bf16 dot-product GEMVs (rounded, or split exactly); null when none does.
 inline const kernels::rounded_row* round_once(const float* x, size_t M, std::span<const kernels::linear_weight* const> ws,
                                               kernels::rounded_row& storage) {
-    if (M != 1) return nullptr;
-    bool fp8 = false, bf16 = false, fp4 = false, exact = false;
-    size_t K = 0;
-    for (const auto* w : ws) {
-        if (w->empty() || !kernels::bf16dot_gemv_available(*w)) continue;
-        if (K != 0 && w->in != K) return nullptr;
-        K = w->in;
-        fp8 |= w->input == kernels::input_rounding::fp8_blocks;
-        bf16 |= w->input == kernels::input_rounding::bf16;
-        exact |= w->input == kernels::input_rounding::none;
-        fp4 |= w->format == weight_format::fp4_e2m1;
-    }
-    if (!fp8 && !bf16 && !exact) return nullptr;
-    storage.prepare(x, K, fp8, bf16, fp4, exact);
+    if (M != 1 || !kernels::prepare_for_bf16dot(storage, x, ws)) return nullptr;
     return &storage;
 }
 
