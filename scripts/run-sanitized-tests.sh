@@ -11,4 +11,4 @@ cmake --preset asan-ubsan
 cmake --build --preset asan-ubsan -j"$jobs"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-ctest --preset asan-ubsan -j"$jobs"
+ctest --preset asan-ubsan --no-tests=error -j"$jobs"
