@@ -24,6 +24,7 @@
 
 #include <dsv4/config/config.hpp>
 #include <dsv4/config/mini.hpp>
+#include <dsv4/config/tensor_list.hpp>
 
 namespace dsv4::bench {
 
@@ -48,36 +49,29 @@ struct matrix_use {
     weight_format format;
 };
 
-// Every matrix product of one main-model layer kind and the head, named as in the checkpoint.
+// Every matrix product of the main model's layer kinds and the head, named after its tensor
+// in the tensor list (config/tensor_list.hpp; "{e}." of the experts dropped, compressors
+// marked with their layer kind, whose widths differ). wo_a is used one output group at a time.
 inline std::vector<matrix_use> matrix_uses(const model_shape& s = mini) {
-    const int64_t D = s.dim, hd = s.head_dim, q = s.q_lora_rank, I = s.moe_inter_dim;
-    const int64_t id = s.index_head_dim, ih = s.index_n_heads;
-    const auto dense = s.dense_format, expert = s.expert_format, plain = weight_format::bf16;
-    std::vector<matrix_use> u = {
-        {"attn.wq_a", q, D, dense},
-        {"attn.wq_b", int64_t(s.n_heads) * hd, q, dense},
-        {"attn.wkv", hd, D, dense},
-        {"attn.wo_a[g]", s.o_lora_rank, s.group_in_dim(), dense},
-        {"attn.wo_b", D, int64_t(s.o_groups) * s.o_lora_rank, dense},
-        {"shared.w1/w3", I, D, dense},
-        {"shared.w2", D, I, dense},
-        {"experts.w1/w3", I, D, expert},
-        {"experts.w2", D, I, expert},
-        {"gate", s.n_routed_experts, D, plain},
-        {"head", s.vocab_size, D, plain},
-    };
-    bool csa = false, hca = false;
-    for (int l = 0; l < s.n_layers; ++l) {
-        csa = csa || s.ratio(l) == 4;
-        hca = hca || s.ratio(l) == 128;
-    }
-    if (csa) {
-        u.push_back({"compressor.wkv/wgate(r4)", 2 * hd, D, plain});
-        u.push_back({"indexer.wq_b", ih * id, q, dense});
-        u.push_back({"indexer.weights_proj", ih, D, plain});
-        u.push_back({"indexer.compressor.wkv/wgate", 2 * id, D, plain});
-    }
-    if (hca) u.push_back({"compressor.wkv/wgate(r128)", hd, D, plain});
+    std::vector<matrix_use> u;
+    for_each_tensor(s, [&](const tensor_desc& t) {
+        const bool product = t.is_matrix() || (t.role == tensor_role::small_float && t.rank == 2 && t.id != tensor_id::embed);
+        if (!product || t.block >= s.n_layers) return;
+        std::string name(tensor_path(t.id));
+        if (const size_t at = name.find("{e}."); at != std::string::npos) name.erase(at, 4);
+        if (name.ends_with(".weight")) name.resize(name.size() - 7);
+        if (name.find("compressor") != std::string::npos) name += "(" + std::string(to_string(s.kind(t.block))) + ")";
+        int64_t out = t.dims[0];
+        if (t.id == tensor_id::wo_a) {
+            out = s.o_lora_rank;
+            name += "[g]";
+        }
+        const matrix_use use{name, out, t.dims[1], storage_format(s, t.role)};
+        const bool seen = std::any_of(u.begin(), u.end(), [&](const matrix_use& o) {
+            return o.name == use.name && o.out == use.out && o.in == use.in && o.format == use.format;
+        });
+        if (!seen) u.push_back(use);
+    });
     return u;
 }
 

@@ -37,7 +37,7 @@
 #include <dsv4/kernels/linear.hpp>
 #include <dsv4/kernels/linear_bf16.hpp>
 #include <dsv4/nn/ops.hpp>
-#include <dsv4/runtime/context.hpp>
+#include <dsv4/context.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
 #include "bench_common.hpp"

@@ -17,20 +17,19 @@
 // and written with Python's rules (dsv4/text/pyjson.hpp), so big integers and float
 // spellings survive. Other errors (bad messages, unreadable files, a checkpoint that cannot
 // be opened) exit with status 1.
+#include <dsv4/runtime/generate.hpp>
 #include <dsv4/runtime/known_models.hpp>
-#include <dsv4/runtime/sampling.hpp>
 #include <dsv4/text/chat.hpp>
 #include <dsv4/text/tokenizer.hpp>
 
 #include <CLI/CLI.hpp>
 
-#include <chrono>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <random>
 #include <span>
 #include <sstream>
 #include <string>
@@ -204,7 +203,6 @@ private:
 };
 
 int run(const prompt_args& pa, const run_args& ra) {
-    using clock = std::chrono::steady_clock;
     namespace fs = std::filesystem;
     if (!fs::is_directory(ra.checkpoint)) dsv4::fail("--checkpoint ", ra.checkpoint, ": no such folder");
     if (!fs::exists(fs::path(ra.checkpoint) / "config.json"))
@@ -218,64 +216,54 @@ int run(const prompt_args& pa, const run_args& ra) {
     if (ra.verbose) {
         std::fprintf(stderr, "prompt: %zu tokens\nprompt ids: %s\n", prompt.size(), ids_json(prompt).c_str());
     }
-    const auto model = dsv4::open_known_model(ra.checkpoint, {.threads = ra.threads});
+    const auto model = dsv4::open_model(ra.checkpoint, {.threads = ra.threads});
     const std::size_t vocab = std::size_t(model->shape().vocab_size);
     if (std::size_t(eos) >= vocab)
         dsv4::fail("the end-of-sentence id ", eos, " is outside the model's vocabulary (", vocab,
                    "): is the tokenizer the checkpoint's?");
 
-    // Generation as dsv4::generate does it for one prompt (same sampling and random draws),
-    // written out so that a rejected completion can stop it early.
     stream_printer printer;
     completion_stream stream(pa.mode());
     incremental_decoder decoder(tok, false, unknown_ids::skip);  // ids without a token decode to nothing, as HF
-    std::vector<std::int32_t> generated;
     std::string completion;
-    bool hit_eos = false, eos_appended = false;
-    double prefill_s = 0, decode_s = 0;
+    bool eos_appended = false;
     auto feed = [&](const std::string& piece) {
         completion += piece;
         printer.print(stream.feed(piece));
     };
-    // The next token: forced while --replay has tokens left, else sampled.
-    std::mt19937_64 rng(ra.seed);
-    auto choose = [&](const dsv4::forward_result& r) {
-        if (generated.size() < forced.size()) return forced[generated.size()];
-        return dsv4::sample_token(r.logits.data(), vocab, ra.temperature, rng);
-    };
+    // A completion the parser rejects ends generation at that token (the error is raised
+    // again below, where the exit status is decided).
+    std::exception_ptr rejected;
+    dsv4::generate_options gen;
+    gen.max_new_tokens = ra.max_new_tokens;
+    gen.temperature = ra.temperature;
+    gen.seed = ra.seed;
+    gen.eos = eos;
+    gen.forced = {forced};  // --replay: the first tokens are the given completion's
+    gen.stop = [&](std::size_t, std::span<const std::int32_t>) { return rejected != nullptr; };
+    dsv4::generation g;
     auto report = [&](int status) {
         if (ra.verbose) {
-            const std::size_t steps = generated.empty() ? 0 : generated.size() - 1;
-            std::fprintf(stderr, "generated: %zu tokens%s\ngenerated ids: %s\n", generated.size(),
-                         hit_eos ? " (end-of-sentence)" : "", ids_json(generated).c_str());
-            std::fprintf(stderr, "prefill %.1f ms, decode %.1f tokens/s\n", prefill_s * 1e3,
-                         decode_s > 0 ? double(steps) / decode_s : 0.0);
+            const std::size_t steps = g.tokens.empty() ? 0 : g.tokens.size() - 1;
+            std::fprintf(stderr, "generated: %zu tokens%s\ngenerated ids: %s\n", g.tokens.size(),
+                         g.hit_eos ? " (end-of-sentence)" : "", ids_json(g.tokens).c_str());
+            std::fprintf(stderr, "prefill %.1f ms, decode %.1f tokens/s\n", g.prefill_seconds * 1e3,
+                         g.decode_seconds > 0 ? double(steps) / g.decode_seconds : 0.0);
         }
         return status;
     };
     try {
-        if (ra.max_new_tokens > 0) {
-            auto seq = model->new_sequence(std::int64_t(prompt.size()) + ra.max_new_tokens);
-            auto t0 = clock::now();
-            auto r = model->forward(seq, prompt);
-            prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
-            std::int32_t next = choose(r);
-            for (;;) {
-                generated.push_back(next);
-                feed(decoder.push(next));
-                if (next == eos) {
-                    hit_eos = true;
-                    break;
-                }
-                if (int(generated.size()) >= ra.max_new_tokens) break;
-                t0 = clock::now();
-                r = model->forward(seq, std::span<const std::int32_t>(&next, 1));
-                decode_s += std::chrono::duration<double>(clock::now() - t0).count();
-                next = choose(r);
+        g = dsv4::generate(*model, {prompt}, gen, [&](std::size_t, std::int32_t id) {
+            if (rejected) return;
+            try {
+                feed(decoder.push(id));
+            } catch (const completion_error&) {
+                rejected = std::current_exception();
             }
-        }
+        })[0];
+        if (rejected) std::rethrow_exception(rejected);
         // The reference appends EOS when the limit was reached first.
-        if (!hit_eos) {
+        if (!g.hit_eos) {
             eos_appended = true;
             printer.hide_final(tokens::eos);
             feed(decoder.push(eos));
@@ -292,10 +280,10 @@ int run(const prompt_args& pa, const run_args& ra) {
             return report(3);
         }
         std::fprintf(stderr, "dsv4-chat: after %zu generated tokens: %s\ndsv4-chat: completion text: %s\n",
-                     generated.size(), e.what(), pyjson::dumps(nlohmann::ordered_json(completion)).c_str());
+                     g.tokens.size(), e.what(), pyjson::dumps(nlohmann::ordered_json(completion)).c_str());
         return report(2);
     }
-    if (!hit_eos) {
+    if (!g.hit_eos) {
         std::fprintf(stderr, "dsv4-chat: stopped at --max-new-tokens %d before end-of-sentence; the message above "
                              "is parsed from the truncated completion\n", ra.max_new_tokens);
         return report(3);

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
     app.add_flag("--initial-revision", initial, "shared expert without SwiGLU clamp (initial official code)");
     CLI11_PARSE(app, argc, argv);
     try {
-        const auto& known = dsv4::match_known_config(folder);
-        auto model = known.open(folder, {.threads = threads, .shared_expert_clamp = !initial});
+        const auto known = dsv4::describe_checkpoint(folder);
+        auto model = dsv4::open_model(folder, {.threads = threads, .shared_expert_clamp = !initial});
         const auto c = dsv4::read_eval_case(folder + "/" + tokens,
                                             steps >= 0 ? std::optional<size_t>(size_t(steps)) : std::nullopt);
         dsv4::write_safetensors(out, dsv4::run_eval(*model, c), {{"model", known.name}});

@@ -42,8 +42,8 @@ int main(int argc, char** argv) {
                 dsv4::fail("--prompt: '", tok, "' is not a token id");
             }
         }
-        const auto& known = dsv4::match_known_config(folder);
-        auto model = known.open(folder, {.threads = threads});
+        const auto known = dsv4::describe_checkpoint(folder);  // a compiled config, or config.json's own shape
+        auto model = dsv4::open_model(folder, {.threads = threads});
         std::printf("model %s, %zu tensors, %.1f MB, %d threads\n", known.name.c_str(), model->weights_file().size(),
                     double(model->weights_file().total_bytes()) / 1e6, model->ctx().threads());
         dsv4::generate_options opt;

@@ -31,21 +31,20 @@ int main(int argc, char** argv) {
         std::printf("%zu tensors in %zu file(s), %zu bytes\n", ck.size(), ck.shards().size(), ck.total_bytes());
         for (const auto& [d, b] : by_dtype) std::printf("  %-8s %zu bytes\n", d.c_str(), b);
         const auto doc = dsv4::read_config_json(folder + "/config.json");
-        bool matched = false;
         for (const auto& k : dsv4::known_configs()) {
             const auto diffs = dsv4::config_differences(doc, k.shape);
-            if (diffs.empty()) {
-                matched = true;
-                const auto totals = dsv4::release_checkpoint(k.shape);
-                std::printf("config.json matches %s (release layout: %lld tensors, %lld bytes; %lld parameters)\n",
-                            k.name.c_str(), (long long)totals.tensors(), (long long)totals.bytes(),
-                            (long long)dsv4::total_params(k.shape));
-            } else {
+            if (diffs.empty()) std::printf("config.json matches the compiled %s\n", k.name.c_str());
+            else
                 std::printf("config.json differs from %s in %zu field(s), e.g. %s\n", k.name.c_str(), diffs.size(),
                             diffs.front().c_str());
-            }
         }
-        return matched ? 0 : 1;
+        // the run-time route: any valid shape runs, compiled or not (throws when invalid)
+        const auto shape = dsv4::shape_from_config(doc);
+        const auto totals = dsv4::release_checkpoint(shape);
+        std::printf("shape (fingerprint %s): %d layers, release layout %lld tensors, %lld bytes; %lld parameters\n",
+                    dsv4::hex(dsv4::fingerprint(shape)).c_str(), shape.n_layers, (long long)totals.tensors(),
+                    (long long)totals.bytes(), (long long)dsv4::total_params(shape));
+        return 0;
     } catch (const dsv4::error& e) {
         std::fprintf(stderr, "dsv4-inspect: %s\n", e.what());
         return 1;

@@ -26,10 +26,10 @@
 
 #include <dsv4/nn/model.hpp>
 
-#include <dsv4/runtime/context.hpp>
+#include <dsv4/context.hpp>
 #include <dsv4/runtime/eval.hpp>
 #include <dsv4/runtime/generate.hpp>
 #include <dsv4/runtime/known_models.hpp>
 #include <dsv4/runtime/sampling.hpp>
-#include <dsv4/runtime/sequence_state.hpp>
+#include <dsv4/nn/sequence_state.hpp>
 #include <dsv4/runtime/state_file.hpp>

@@ -6,6 +6,7 @@
 // at API boundaries, never inner loops.
 #pragma once
 
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -26,6 +27,14 @@ std::string concat(Parts&&... parts) {
     return os.str();
 }
 }  // namespace detail
+
+// "0x" and 16 hex digits, for digests in messages and file metadata.
+inline std::string hex(uint64_t v) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s = "0x";
+    for (int i = 15; i >= 0; --i) s += digits[(v >> (4 * i)) & 0xF];
+    return s;
+}
 
 // Throws dsv4::error with the concatenation of the streamed parts.
 template <class... Parts>

@@ -67,9 +67,19 @@ TEST(Config, ValidateRejectsBrokenShapes) {
     auto s = dsv4::flash_shape;
     s.o_groups = 7;
     EXPECT_EQ(dsv4::validate(s), "n_heads must be a multiple of o_groups");
+    const std::string_view layout =
+        "each layer's compress ratio must be 0 for a window layer and in [1, 1024] for a CSA or HCA layer";
     s = dsv4::flash_shape;
-    s.compress_ratios[5] = 16;
-    EXPECT_EQ(dsv4::validate(s), "compress ratios must be 0, 4 or 128");
+    s.compress_ratios[0] = 4;  // layer 0 stays a window layer
+    EXPECT_EQ(dsv4::validate(s), layout);
+    s = dsv4::flash_shape;
+    s.compress_ratios[3] = 2048;
+    EXPECT_EQ(dsv4::validate(s), layout);
+    s = dsv4::flash_shape;
+    s.compress_ratios[3] = 16;  // an HCA layer of another ratio is valid
+    EXPECT_EQ(dsv4::validate(s), "");
+    s.attention_kinds[3] = dsv4::attention_kind::csa;  // and so is a CSA layer of it
+    EXPECT_EQ(dsv4::validate(s), "");
     s = dsv4::flash_shape;
     s.n_activated_experts = 300;
     EXPECT_FALSE(dsv4::validate(s).empty());

@@ -25,7 +25,7 @@ TEST(Rope, InterleavedPairsRotateAndInverseUndoes) {
 }
 
 TEST(Rope, YarnRampForFlashCompressedLayers) {
-    // base 160000, rope 64, original 65536, factor 16: low = 15, high = 25 (ARCHITECTURE.md §2.2)
+    // base 160000, rope 64, original 65536, factor 16: low = 15, high = 25 (docs/spec/ARCHITECTURE.md §2.2)
     const auto plain = dsv4::kernels::rope_frequencies({64, 160000.0, 0, 16.0, 32, 1});
     const auto yarn = dsv4::kernels::rope_frequencies({64, 160000.0, 65536, 16.0, 32, 1});
     for (int k = 0; k <= 15; ++k) EXPECT_FLOAT_EQ(yarn[size_t(k)], plain[size_t(k)]) << k;

@@ -16,6 +16,7 @@
 namespace {
 
 using dsv4::testing::close_to;
+using dsv4::testing::values;
 using dsv4::testing::floats_of;
 using dsv4::testing::golden;
 using dsv4::testing::ints_of;
@@ -44,7 +45,7 @@ row_run run_row(const dsv4::model_core& m, const dsv4::safetensors_file& exp, co
     auto pre = m.forward(seq, prompt, {.all_logits = exp.find("prefill.logits_all") && b == 0, .keep_hidden = true},
                          &r.trace);
     r.prefill_last = slice(pre.logits, (pre.rows - 1) * V, V);
-    if (pre.rows > 1) r.prefill_all = pre.logits;
+    if (pre.rows > 1) r.prefill_all = values(pre.logits);
     r.hidden_last = slice(pre.hidden, (P - 1) * hcD, hcD);
     r.after_prefill = seq.layers();
     const bool mtp_decode = exp.find("mtp.decode.logits") != nullptr;
@@ -52,7 +53,7 @@ row_run run_row(const dsv4::model_core& m, const dsv4::safetensors_file& exp, co
         const auto ids64 = ints_of(exp.at("mtp.prefill.input_ids"));
         std::vector<int32_t> ids(P);
         for (size_t t = 0; t < P; ++t) ids[t] = int32_t(ids64[b * P + t]);
-        r.mtp_prefill = m.mtp_forward(seq, pre.hidden, ids, {}, &r.mtp_trace).logits;
+        r.mtp_prefill = values(m.mtp_forward(seq, pre.hidden, ids, {}, &r.mtp_trace).logits);
     }
     const auto inputs = ints_of(exp.at("decode.input_tokens"));
     const size_t N = inputs.size() / batch;
@@ -61,10 +62,10 @@ row_run run_row(const dsv4::model_core& m, const dsv4::safetensors_file& exp, co
     for (size_t j = 0; j < N; ++j) {
         const int32_t tok = int32_t(inputs[j * batch + b]);
         auto d = m.forward(seq, std::span<const int32_t>(&tok, 1), {.keep_hidden = mtp_decode}, &r.trace);
-        r.decode.push_back(d.logits);
+        r.decode.push_back(values(d.logits));
         if (mtp_decode) {
             const int32_t mt = int32_t(mtp_inputs[j * batch + b]);
-            r.mtp_decode.push_back(m.mtp_forward(seq, d.hidden, std::span<const int32_t>(&mt, 1)).logits);
+            r.mtp_decode.push_back(values(m.mtp_forward(seq, d.hidden, std::span<const int32_t>(&mt, 1)).logits));
         }
     }
     r.final_state = seq.layers();

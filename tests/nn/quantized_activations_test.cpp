@@ -18,6 +18,7 @@
 namespace {
 
 using dsv4::testing::close_to;
+using dsv4::testing::values;
 using dsv4::testing::slice;
 
 struct blocks_config : dsv4::FlashMiniFp8Config {
@@ -76,8 +77,8 @@ TEST_F(QuantizedActivations, DecodeAgreesWithRePrefillAndStaysNearTheFloatModel)
     const size_t V = blocks_config::vocab_size, P = 40, N = 6;
     const auto all = tokens(P + N, 1);
     auto seq = q.new_sequence(256);
-    std::vector<std::vector<float>> steps = {q.forward(seq, std::span(all).first(P)).logits};
-    for (size_t j = 0; j < N; ++j) steps.push_back(q.forward(seq, std::span(all).subspan(P + j, 1)).logits);
+    std::vector<std::vector<float>> steps = {values(q.forward(seq, std::span(all).first(P)).logits)};
+    for (size_t j = 0; j < N; ++j) steps.push_back(values(q.forward(seq, std::span(all).subspan(P + j, 1)).logits));
     auto fresh = q.new_sequence(256);
     const auto full = q.forward(fresh, all, {.all_logits = true});
     auto fseq = f.new_sequence(256);
@@ -109,7 +110,7 @@ TEST(QuantizedActivationsGolden, FlashMiniFp8StaysNearTheFloatGolden) {
     dsv4::model<dsv4::FlashMiniFp8Config> f(dsv4::testing::golden("flash-mini-fp8"), {.threads = 2});
     std::vector<int32_t> prompt = {1, 17, 42, 99, 3, 250, 7, 64};
     auto sq = q.new_sequence(64), sf = f.new_sequence(64);
-    const auto lq = q.forward(sq, prompt).logits, lf = f.forward(sf, prompt).logits;
+    const auto lq = values(q.forward(sq, prompt).logits), lf = values(f.forward(sf, prompt).logits);
     const double d = max_abs_diff(lq, lf), scale = max_abs(lf);
     EXPECT_GT(d, 1e-6 * scale);
     EXPECT_GT(cosine(lq, lf), 0.9);  // measured 0.996

@@ -1,7 +1,8 @@
-// A research variant defined here (other layer pattern, widths, expert count, hc streams,
-// Sinkhorn iterations) on random weights: decoding token by token agrees with one
-// re-prefill of the whole sequence, any chunking of the prompt gives the same logits,
-// and the thread count does not change a single bit.
+// Research variants defined here on random weights: one with another layer pattern, widths,
+// expert count, hc streams and Sinkhorn iterations; one whose CSA and HCA layers use other
+// compress ratios than the release's 4 and 128 (kinds stated per layer). For each: decoding
+// token by token agrees with one re-prefill of the whole sequence, any chunking of the prompt
+// gives the same logits, and the thread count does not change a single bit.
 #include <dsv4/config/mini.hpp>
 #include <dsv4/nn/model.hpp>
 
@@ -14,6 +15,7 @@
 namespace {
 
 using dsv4::testing::close_to;
+using dsv4::testing::values;
 using dsv4::testing::slice;
 
 struct variant_config : dsv4::FlashMiniConfig {
@@ -39,41 +41,65 @@ struct variant_config : dsv4::FlashMiniConfig {
     static constexpr int hc_sinkhorn_iters = 7;
 };
 
-class VariantModel : public dsv4::testing::random_checkpoint_test<variant_config, 7> {};
+// CSA at ratios 8 and 2, HCA at 3 and 16: the compressor and the indexer take any ratio.
+struct other_ratios_config : variant_config {
+    static constexpr int n_layers = 5;
+    static constexpr std::array<int, 6> compress_ratios = {8, 3, 0, 16, 2, 0};
+    static constexpr std::array<dsv4::attention_kind, 6> attention_kinds = {
+        dsv4::attention_kind::csa, dsv4::attention_kind::hca, dsv4::attention_kind::window,
+        dsv4::attention_kind::hca, dsv4::attention_kind::csa, dsv4::attention_kind::window};
+    static constexpr int index_topk = 9;
+};
+static_assert(dsv4::shape_of<other_ratios_config>().kind(1) == dsv4::attention_kind::hca);
 
-TEST_F(VariantModel, DecodeAgreesWithRePrefill) {
-    dsv4::model<variant_config> m(dir(), {.threads = 2});
+template <class Config>
+class VariantModel : public dsv4::testing::random_checkpoint_test<Config, 7> {};
+using Variants = ::testing::Types<variant_config, other_ratios_config>;
+TYPED_TEST_SUITE(VariantModel, Variants);
+
+TYPED_TEST(VariantModel, DecodeAgreesWithRePrefill) {
+    using config = TypeParam;
+    dsv4::model<config> m(this->dir(), {.threads = 2});
     EXPECT_TRUE(m.unused_tensors().empty());
-    const size_t V = variant_config::vocab_size, P = 270, N = 12;
-    const auto all = tokens(P + N, 1);
+    const size_t V = config::vocab_size, P = 270, N = 12;
+    const auto all = this->tokens(P + N, 1);
     auto seq = m.new_sequence(1024);
     auto out = m.forward(seq, std::span(all).first(P));
-    std::vector<std::vector<float>> step_logits = {out.logits};
-    for (size_t j = 0; j < N; ++j) step_logits.push_back(m.forward(seq, std::span(all).subspan(P + j, 1)).logits);
+    std::vector<std::vector<float>> step_logits = {values(out.logits)};
+    for (size_t j = 0; j < N; ++j) step_logits.push_back(values(m.forward(seq, std::span(all).subspan(P + j, 1)).logits));
 
     auto fresh = m.new_sequence(1024);
     const auto full = m.forward(fresh, all, {.all_logits = true});
     ASSERT_EQ(full.rows, P + N);
     for (size_t j = 0; j <= N; ++j)
         EXPECT_TRUE(close_to(step_logits[j], slice(full.logits, (P - 1 + j) * V, V))) << "step " << j;
-    // the state holds what the layer pattern implies: 282 tokens -> 70 CSA entries, 2 HCA entries
-    EXPECT_EQ(seq.layers()[0].compressed.size(), 70u * variant_config::head_dim);
-    EXPECT_EQ(seq.layers()[0].index_keys.size(), 70u * variant_config::index_head_dim);
-    EXPECT_EQ(seq.layers()[1].compressed.size(), 2u * variant_config::head_dim);
-    EXPECT_TRUE(seq.layers()[2].compressed.empty());
-    // exact byte accounting: windows, entries, compressor states (kv + score), token ids
-    const size_t W = variant_config::window_size, hd = variant_config::head_dim, id = variant_config::index_head_dim;
-    const size_t csa_state = 2 * (8 * 2 * hd) + 2 * (8 * 2 * id), hca_state = 2 * (128 * hd);
-    const size_t expected = 4 * (5 * W * hd                                  // 4 layers + MTP windows
-                                 + 2 * (70 * hd + 70 * id + csa_state)       // CSA layers 0 and 3
-                                 + (2 * hd + hca_state)                      // HCA layer 1
-                                 + (P + N));                                 // token ids
-    EXPECT_EQ(seq.bytes(), expected);
+    // the state holds what the layer pattern implies (282 tokens: 282 / r entries per compressed
+    // layer), and its bytes are exact: windows, entries, compressor states (kv + score), token ids
+    const auto shape = dsv4::shape_of<config>();
+    const size_t T = P + N, W = config::window_size, hd = config::head_dim, id = config::index_head_dim;
+    size_t floats = 0;
+    for (int l = 0; l < shape.n_blocks(); ++l) {
+        const size_t r = size_t(shape.ratio(l));
+        floats += W * hd;
+        const auto& st = l < shape.n_layers ? seq.layers()[size_t(l)] : seq.mtp_layers()[0];
+        if (!shape.has_compressor(l)) {
+            EXPECT_TRUE(st.compressed.empty()) << l;
+            continue;
+        }
+        const size_t entries = l < shape.n_layers ? T / r : 0, c = shape.has_indexer(l) ? 2 : 1;
+        EXPECT_EQ(st.compressed.size(), entries * hd) << "layer " << l;
+        floats += entries * hd + 2 * (c * r * c * hd);
+        if (shape.has_indexer(l)) {
+            EXPECT_EQ(st.index_keys.size(), entries * id) << "layer " << l;
+            floats += entries * id + 2 * (2 * r * 2 * id);
+        }
+    }
+    EXPECT_EQ(seq.bytes(), 4 * (floats + T));
 }
 
-TEST_F(VariantModel, ChunkedPrefillMatchesOnePrefill) {
-    dsv4::model<variant_config> m(dir(), {.threads = 2});
-    const auto prompt = tokens(300, 2);
+TYPED_TEST(VariantModel, ChunkedPrefillMatchesOnePrefill) {
+    dsv4::model<TypeParam> m(this->dir(), {.threads = 2});
+    const auto prompt = this->tokens(300, 2);
     auto one = m.new_sequence(512);
     const auto ref = m.forward(one, prompt).logits;
     for (const std::vector<size_t>& split : {std::vector<size_t>{7, 128, 165}, {1, 1, 1, 297}, {255, 45}, {3, 4, 5, 288}}) {
@@ -81,7 +107,7 @@ TEST_F(VariantModel, ChunkedPrefillMatchesOnePrefill) {
         size_t at = 0;
         std::vector<float> last;
         for (size_t n : split) {
-            last = m.forward(seq, std::span(prompt).subspan(at, n)).logits;
+            last = values(m.forward(seq, std::span(prompt).subspan(at, n)).logits);
             at += n;
         }
         EXPECT_TRUE(close_to(last, ref)) << "split starting " << split[0];
@@ -94,11 +120,11 @@ TEST_F(VariantModel, ChunkedPrefillMatchesOnePrefill) {
 
 // model_options::max_chunk_tokens splits a long call into consecutive chunks: every logit
 // row, the hidden streams and the state agree with the call in one piece.
-TEST_F(VariantModel, MaxChunkTokensSplitsLongCalls) {
-    dsv4::model<variant_config> whole(dir(), {.threads = 2, .max_chunk_tokens = 0});
-    dsv4::model<variant_config> chunked(dir(), {.threads = 2, .max_chunk_tokens = 64});
-    const auto prompt = tokens(300, 4);
-    const size_t V = variant_config::vocab_size;
+TYPED_TEST(VariantModel, MaxChunkTokensSplitsLongCalls) {
+    dsv4::model<TypeParam> whole(this->dir(), {.threads = 2, .max_chunk_tokens = 0});
+    dsv4::model<TypeParam> chunked(this->dir(), {.threads = 2, .max_chunk_tokens = 64});
+    const auto prompt = this->tokens(300, 4);
+    const size_t V = TypeParam::vocab_size;
     auto a = whole.new_sequence(512), b = chunked.new_sequence(512);
     const auto ra = whole.forward(a, prompt, {.all_logits = true, .keep_hidden = true});
     const auto rb = chunked.forward(b, prompt, {.all_logits = true, .keep_hidden = true});
@@ -116,13 +142,13 @@ TEST_F(VariantModel, MaxChunkTokensSplitsLongCalls) {
     EXPECT_TRUE(close_to(rc.logits, slice(ra.logits, 299 * V, V)));
     const int32_t next = 9;
     EXPECT_TRUE(close_to(chunked.forward(c, std::span(&next, 1)).logits, whole.forward(a, std::span(&next, 1)).logits));
-    EXPECT_THROW(dsv4::model<variant_config>(dir(), {.max_chunk_tokens = -1}), dsv4::error);
+    EXPECT_THROW(dsv4::model<TypeParam>(this->dir(), {.max_chunk_tokens = -1}), dsv4::error);
 }
 
-TEST_F(VariantModel, ThreadCountDoesNotChangeABit) {
-    dsv4::model<variant_config> m1(dir(), {.threads = 1});
-    dsv4::model<variant_config> m2(dir(), {.threads = 2});
-    const auto prompt = tokens(200, 3);
+TYPED_TEST(VariantModel, ThreadCountDoesNotChangeABit) {
+    dsv4::model<TypeParam> m1(this->dir(), {.threads = 1});
+    dsv4::model<TypeParam> m2(this->dir(), {.threads = 2});
+    const auto prompt = this->tokens(200, 3);
     auto s1 = m1.new_sequence(512), s2 = m2.new_sequence(512);
     const auto a = m1.forward(s1, prompt, {.all_logits = true});
     const auto b = m2.forward(s2, prompt, {.all_logits = true});

@@ -183,8 +183,10 @@ TEST_F(RunErrors, ThreadCountZeroOrNegative) {
 
 TEST_F(RunErrors, MtpArgumentsChecked) {
     auto seq = m.new_sequence(64);
-    EXPECT_DSV4_ERROR(m.mtp_forward(seq, std::vector<float>(10), std::vector<int32_t>{1}), "hidden has 10 values");
-    EXPECT_DSV4_ERROR(m.mtp_forward(seq, std::vector<float>(256), std::vector<int32_t>{1}, {}, nullptr, 3), "MTP block 3");
+    const auto wrong = xt::xtensor<float, 3>::from_shape({1, 2, 5});
+    EXPECT_DSV4_ERROR(m.mtp_forward(seq, wrong, std::vector<int32_t>{1}), "hidden has shape [1, 2, 5], expected [1, 4, 64]");
+    const auto one_token = xt::xtensor<float, 3>::from_shape({1, 4, 64});
+    EXPECT_DSV4_ERROR(m.mtp_forward(seq, one_token, std::vector<int32_t>{1}, {}, nullptr, 3), "MTP block 3");
 }
 
 }  // namespace

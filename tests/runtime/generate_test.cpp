@@ -78,7 +78,7 @@ TEST(Eval, ReplayMatchesExpectedFiles) {
          std::vector<std::tuple<std::string, std::string, std::string>>{
              {"flash-mini", "tokens_short.json", "expected_short.safetensors"},
              {"flash-mini-fp8", "tokens.json", "expected.safetensors"}}) {
-        auto m = dsv4::open_known_model(golden(folder));
+        auto m = dsv4::open_model(golden(folder));
         const auto out = dsv4::run_eval(*m, dsv4::read_eval_case(golden(folder + "/" + tokens)));
         dsv4::safetensors_file exp(golden(folder + "/" + expected));
         size_t compared = 0;
@@ -99,15 +99,6 @@ TEST(Eval, ReplayMatchesExpectedFiles) {
         }
         EXPECT_GE(compared, 8u) << folder;
     }
-}
-
-TEST(KnownModels, UnknownConfigIsAClearError) {
-    dsv4::testing::temp_dir dir;
-    auto s = dsv4::shape_of<dsv4::FlashMiniConfig>();
-    s.dim = 80;
-    std::ofstream(dir.file("config.json")) << dsv4::config_json_of(s).dump();
-    EXPECT_DSV4_ERROR(dsv4::match_known_config(dir.path().string()), "matches no compiled config", "FlashMiniConfig",
-                      "'dim' is 80");
 }
 
 }  // namespace

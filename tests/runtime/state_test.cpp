@@ -16,6 +16,7 @@
 namespace {
 
 using dsv4::testing::close_to;
+using dsv4::testing::values;
 using dsv4::testing::floats_of;
 using dsv4::testing::golden;
 using dsv4::testing::ints_of;
@@ -36,7 +37,7 @@ protected:
     std::vector<float> expected_decode(size_t step, size_t row) const { return slice(dec, (step * B + row) * V, V); }
     std::vector<float> step(dsv4::sequence_state& seq, size_t j, size_t row) const {
         const int32_t t = input(j, row);
-        return m.forward(seq, std::span<const int32_t>(&t, 1)).logits;
+        return values(m.forward(seq, std::span<const int32_t>(&t, 1)).logits);
     }
 };
 
@@ -47,7 +48,7 @@ TEST_F(GoldenState, ChunkedPrefillMatchesReference) {
         std::vector<float> logits;
         size_t at = 0;
         for (size_t n : {7, 128, 165}) {
-            logits = m.forward(seq, std::span(p).subspan(at, n)).logits;
+            logits = values(m.forward(seq, std::span(p).subspan(at, n)).logits);
             at += n;
         }
         EXPECT_TRUE(close_to(logits, slice(last, row * V, V))) << "row " << row;
@@ -83,7 +84,7 @@ TEST_F(GoldenState, SaveAndLoadThenDecodeMatchesUninterrupted) {
     for (size_t j = 1; j < 8; ++j) EXPECT_TRUE(close_to(step(loaded, j, 1), expected_decode(j, 1))) << "step " << j;
     // another model shape refuses it
     EXPECT_DSV4_ERROR(dsv4::load_state(dsv4::shape_of<dsv4::ProMiniConfig>(), dir.file("state.safetensors")),
-                      "state.safetensors", "saved for model shape");
+                      "state.safetensors", "saved for the model shape with fingerprint");
 }
 
 TEST_F(GoldenState, InMemorySnapshotIsIndependent) {
@@ -102,10 +103,10 @@ TEST_F(GoldenState, SequencesOnManyThreadsEqualSequentialRuns) {
     for (size_t i = 0; i < N; ++i) ps.push_back(std::vector<int32_t>(prompts[i % 2].begin() + long(i * 10), prompts[i % 2].end()));
     auto run = [&](size_t i) {
         auto seq = m.new_sequence(512);
-        auto out = m.forward(seq, ps[i]).logits;
+        auto out = values(m.forward(seq, ps[i]).logits);
         for (int j = 0; j < 5; ++j) {
             const int32_t t = dsv4::argmax(out.data(), V);
-            const auto d = m.forward(seq, std::span<const int32_t>(&t, 1)).logits;
+            const auto d = values(m.forward(seq, std::span<const int32_t>(&t, 1)).logits);
             out.insert(out.end(), d.begin(), d.end());
         }
         return out;

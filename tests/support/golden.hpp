@@ -33,13 +33,21 @@ inline std::vector<int64_t> ints_of(const tensor_view& t) {
     return out;
 }
 
-// Slice [offset, offset + n) of a float tensor.
-inline std::vector<float> slice(const std::vector<float>& v, size_t offset, size_t n) {
-    return {v.begin() + long(offset), v.begin() + long(offset + n)};
+// The values of a contiguous float container (std::vector, xtensor) in order.
+template <class C>
+std::vector<float> values(const C& c) {
+    return {c.data(), c.data() + c.size()};
 }
 
-inline ::testing::AssertionResult close_to(const std::vector<float>& got, const std::vector<float>& expected,
-                                           double rel = 1e-4) {
+// Slice [offset, offset + n) of the flat values of a float container.
+template <class C>
+std::vector<float> slice(const C& v, size_t offset, size_t n) {
+    return {v.data() + offset, v.data() + offset + n};
+}
+
+template <class Got, class Expected>
+::testing::AssertionResult close_to(const Got& got_container, const Expected& expected_container, double rel = 1e-4) {
+    const std::vector<float> got = values(got_container), expected = values(expected_container);
     if (got.size() != expected.size())
         return ::testing::AssertionFailure() << "size " << got.size() << " vs expected " << expected.size();
     double max_expected = 0, max_diff = 0;

@@ -115,7 +115,7 @@ void check_all_splits(std::string_view text, thinking_mode mode, const std::opti
     }
 }
 
-// The leniencies and rejections listed in ENCODING.md §8, each checked against the official
+// The leniencies and rejections listed in docs/spec/ENCODING.md §8, each checked against the official
 // parser's behaviour: whole text, every split, and byte by byte.
 struct spec_case {
     const char* text;

@@ -85,7 +85,7 @@ TEST(ChatParse, GoldenCasesAcceptAndReject) {
 
 }  // namespace
 
-// ---- behaviour stated in ENCODING.md that the golden vectors do not pin ---------------------
+// ---- behaviour stated in docs/spec/ENCODING.md that the golden vectors do not pin ---------------------
 
 namespace {
 

@@ -1,15 +1,16 @@
 // dsv4/config/derived.hpp — numbers that follow from a model_shape, all constexpr:
-// the release checkpoint's tensor list (count and bytes), parameter counts, and the
-// KV-cache bytes per token at a given context (ARCHITECTURE.md §1.1, §9, §11).
+// the release checkpoint's tensor count and bytes, parameter counts, and the KV-cache
+// bytes per token at a given context (docs/spec/ARCHITECTURE.md §1.1, §9, §11).
 //
-// The tensor walk mirrors the official names one by one (see io/tensor_names.hpp for the
-// names themselves); counting it reproduces the published index totals exactly, which is
-// what the static_asserts in config/models.hpp pin.
+// The totals walk the tensor list (config/tensor_list.hpp); they reproduce the published
+// index totals exactly, which is what the static_asserts in config/flash.hpp and
+// config/pro.hpp pin.
 #pragma once
 
 #include <cstdint>
 
 #include <dsv4/config/config.hpp>
+#include <dsv4/config/tensor_list.hpp>
 
 namespace dsv4 {
 
@@ -20,110 +21,6 @@ struct checkpoint_totals {
     int64_t routed_params = 0;    // of which routed-expert weights
 };
 
-namespace detail {
-
-constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-constexpr int64_t bytes_per_element(weight_format f) {
-    switch (f) {
-        case weight_format::f32: return 4;
-        case weight_format::bf16: return 2;
-        case weight_format::fp8_e4m3: return 1;
-        case weight_format::fp4_e2m1: return 1;  // counted per packed byte by the caller
-    }
-    return 4;
-}
-
-struct totals_builder {
-    checkpoint_totals t;
-    weight_format dense;
-    weight_format expert;
-    // a plain tensor of `numel` elements stored with `bytes_each` bytes each
-    constexpr void plain(int64_t numel, int64_t bytes_each, int64_t count = 1) {
-        t.tensors += count;
-        t.bytes += count * numel * bytes_each;
-        t.params += count * numel;
-    }
-    // a Linear in the dense format: FP8 adds a [ceil(out/128), ceil(in/128)] e8m0 scale tensor
-    constexpr void linear(int64_t out, int64_t in, int64_t count = 1, weight_format f = weight_format::f32,
-                          bool use_dense = true) {
-        if (use_dense) f = dense;
-        if (f == weight_format::fp8_e4m3) {
-            plain(out * in, 1, count);
-            t.tensors += count;
-            t.bytes += count * ceil_div(out, 128) * ceil_div(in, 128);
-        } else {
-            plain(out * in, bytes_per_element(f), count);
-        }
-    }
-    // a routed-expert Linear: FP4 packs two per byte and adds a [out, in/32] e8m0 scale tensor
-    constexpr void expert_linear(int64_t out, int64_t in, int64_t count) {
-        t.routed_params += count * out * in;
-        if (expert == weight_format::fp4_e2m1) {
-            t.tensors += 2 * count;
-            t.bytes += count * (out * in / 2 + out * in / 32);
-            t.params += count * out * in;
-        } else {
-            linear(out, in, count, expert, false);
-        }
-    }
-};
-
-// bf16 in the release for norms/embeddings/compressor weights; the all-f32 test layouts
-// store those in f32 too.
-constexpr int64_t small_float_bytes(weight_format dense) { return dense == weight_format::f32 ? 4 : 2; }
-
-constexpr void add_block(totals_builder& b, const model_shape& s, int layer, bool hashed) {
-    const int64_t D = s.dim, hd = s.head_dim, q = s.q_lora_rank;
-    const int64_t bf = small_float_bytes(b.dense);
-    const int r = s.ratio(layer);
-    for (int site = 0; site < 2; ++site) {  // hc_attn_*, hc_ffn_*: fn, base, scale (f32)
-        b.plain(int64_t(s.hc_mix()) * s.hc_dim(), 4);
-        b.plain(s.hc_mix(), 4);
-        b.plain(3, 4);
-    }
-    b.plain(D, bf);  // attn_norm
-    b.plain(D, bf);  // ffn_norm
-    b.plain(s.n_heads, 4);  // attn_sink
-    b.linear(q, D);         // wq_a
-    b.plain(q, bf);         // q_norm
-    b.linear(int64_t(s.n_heads) * hd, q);  // wq_b
-    b.linear(hd, D);                       // wkv
-    b.plain(hd, bf);                       // kv_norm
-    b.linear(int64_t(s.o_groups) * s.o_lora_rank, s.group_in_dim());  // wo_a
-    b.linear(D, int64_t(s.o_groups) * s.o_lora_rank);                 // wo_b
-    if (r > 0) {
-        const int64_t c = r == 4 ? 2 : 1;
-        b.plain(r * c * hd, 4);   // compressor.ape
-        b.plain(c * hd * D, bf);  // compressor.wkv
-        b.plain(c * hd * D, bf);  // compressor.wgate
-        b.plain(hd, bf);          // compressor.norm
-    }
-    if (r == 4) {
-        const int64_t id = s.index_head_dim;
-        b.linear(int64_t(s.index_n_heads) * id, q);  // indexer.wq_b
-        b.plain(int64_t(s.index_n_heads) * D, bf);   // indexer.weights_proj
-        b.plain(4 * 2 * id, 4);                      // indexer.compressor.ape
-        b.plain(2 * id * D, bf);                     // indexer.compressor.wkv
-        b.plain(2 * id * D, bf);                     // indexer.compressor.wgate
-        b.plain(id, bf);                             // indexer.compressor.norm
-    }
-    const int64_t E = s.n_routed_experts, I = s.moe_inter_dim;
-    b.plain(E * D, bf);  // gate.weight
-    if (hashed)
-        b.plain(int64_t(s.vocab_size) * s.n_activated_experts, 8);  // gate.tid2eid (I64)
-    else
-        b.plain(E, 4);  // gate.bias
-    b.expert_linear(I, D, E);  // experts.e.w1 for every e
-    b.expert_linear(I, D, E);  // experts.e.w3
-    b.expert_linear(D, I, E);  // experts.e.w2
-    b.linear(I, D);  // shared w1
-    b.linear(I, D);  // shared w3
-    b.linear(D, I);  // shared w2
-}
-
-}  // namespace detail
-
 // Totals of the release checkpoint (main model and MTP blocks separately).
 struct checkpoint_layout {
     checkpoint_totals main;
@@ -132,31 +29,41 @@ struct checkpoint_layout {
     constexpr int64_t bytes() const { return main.bytes + mtp.bytes; }
 };
 
-constexpr checkpoint_layout release_checkpoint(const model_shape& s) {
-    detail::totals_builder b{{}, s.dense_format, s.expert_format};
-    const int64_t D = s.dim, bf = detail::small_float_bytes(s.dense_format);
-    b.plain(int64_t(s.vocab_size) * D, bf);  // embed
-    b.plain(int64_t(s.vocab_size) * D, bf);  // head
-    b.plain(D, bf);                          // norm
-    b.plain(int64_t(s.hc_mult) * s.hc_dim(), 4);  // hc_head_fn
-    b.plain(s.hc_mult, 4);                        // hc_head_base
-    b.plain(1, 4);                                // hc_head_scale
-    for (int l = 0; l < s.n_layers; ++l) detail::add_block(b, s, l, s.is_hash_layer(l));
-    checkpoint_layout out;
-    out.main = b.t;
-    b.t = {};
-    for (int m = 0; m < s.n_mtp_layers; ++m) {
-        detail::add_block(b, s, s.n_layers + m, false);
-        b.linear(D, D);  // e_proj
-        b.linear(D, D);  // h_proj
-        b.plain(D, bf);  // enorm
-        b.plain(D, bf);  // hnorm
-        b.plain(D, bf);  // norm
-        b.plain(int64_t(s.hc_mult) * s.hc_dim(), 4);
-        b.plain(s.hc_mult, 4);
-        b.plain(1, 4);
+namespace detail {
+
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Stored bytes of one tensor of the list with its scale tensor, and how many tensors that is.
+struct stored_size {
+    int64_t tensors = 1;
+    int64_t bytes = 0;
+};
+constexpr stored_size stored_size_of(const model_shape& s, const tensor_desc& t) {
+    if (t.role == tensor_role::index_table) return {1, t.numel() * 8};
+    const int64_t n = t.numel();
+    switch (storage_format(s, t.role)) {
+        case weight_format::f32: return {1, n * 4};
+        case weight_format::bf16: return {1, n * 2};
+        case weight_format::fp8_e4m3:  // + e8m0 [ceil(out/128), ceil(in/128)]
+            return {2, n + ceil_div(t.dims[0], 128) * ceil_div(t.dims[1], 128)};
+        case weight_format::fp4_e2m1:  // packed two per byte + e8m0 [out, in/32]
+            return {2, n / 2 + t.dims[0] * (t.dims[1] / 32)};
     }
-    out.mtp = b.t;
+    return {};
+}
+
+}  // namespace detail
+
+constexpr checkpoint_layout release_checkpoint(const model_shape& s) {
+    checkpoint_layout out;
+    for_each_tensor(s, [&](const tensor_desc& t) {
+        checkpoint_totals& part = t.block >= s.n_layers ? out.mtp : out.main;
+        const auto stored = detail::stored_size_of(s, t);
+        part.tensors += t.experts * stored.tensors;
+        part.bytes += t.experts * stored.bytes;
+        part.params += t.experts * t.numel();
+        if (t.role == tensor_role::expert) part.routed_params += t.experts * t.numel();
+    });
     return out;
 }
 
@@ -172,7 +79,7 @@ constexpr int64_t activated_params(const model_shape& s) {
     return m.params - m.routed_params + routed_active - int64_t(s.vocab_size) * s.dim;
 }
 
-// KV-cache storage of one sequence at `context` tokens (ARCHITECTURE.md §11).
+// KV-cache storage of one sequence at `context` tokens (docs/spec/ARCHITECTURE.md §11).
 enum class kv_storage {
     reference_bf16,  // (a) the reference: every entry BF16
     trained_precision  // (b) nope FP8 + e8m0 per 64, rope BF16; indexer keys FP4 + e8m0 per 32
@@ -189,8 +96,8 @@ constexpr kv_entry_counts kv_entries(const model_shape& s, int64_t context) {
     for (int l = 0; l < s.n_layers; ++l) {
         const int r = s.ratio(l);
         c.main_entries += s.window_size;
-        if (r > 0) c.main_entries += context / r;
-        if (r == 4) c.indexer_entries += context / 4;
+        if (s.has_compressor(l)) c.main_entries += context / r;
+        if (s.has_indexer(l)) c.indexer_entries += context / r;
     }
     return c;
 }
@@ -209,7 +116,7 @@ constexpr int64_t kv_cache_bytes(const model_shape& s, int64_t context, kv_stora
     return c.main_entries * kv_bytes_per_main_entry(s, st) + c.indexer_entries * kv_bytes_per_indexer_entry(s, st);
 }
 
-// Rounded to the nearest byte, as ARCHITECTURE.md §11.2 quotes them.
+// Rounded to the nearest byte, as docs/spec/ARCHITECTURE.md §11.2 quotes them.
 constexpr int64_t kv_bytes_per_token(const model_shape& s, int64_t context, kv_storage st) {
     return (kv_cache_bytes(s, context, st) + context / 2) / context;
 }

@@ -49,8 +49,8 @@ struct FlashConfig {
     static constexpr bool shared_expert_clamp = true;
 };
 
-// Published figures, recomputed from the shape (ARCHITECTURE.md §1.1, §9.1, §11.2).
-static_assert(valid<FlashConfig>());
+// Published figures, recomputed from the shape (docs/spec/ARCHITECTURE.md §1.1, §9.1, §11.2).
+static_assert(check_config<FlashConfig>());
 inline constexpr model_shape flash_shape = shape_of<FlashConfig>();
 inline constexpr checkpoint_layout flash_release_checkpoint = release_checkpoint(flash_shape);
 static_assert(flash_release_checkpoint.tensors() == 69'187);

@@ -25,7 +25,7 @@ struct ProConfig : FlashConfig {
     static constexpr int index_topk = 1024;
 };
 
-static_assert(valid<ProConfig>());
+static_assert(check_config<ProConfig>());
 inline constexpr model_shape pro_shape = shape_of<ProConfig>();
 inline constexpr checkpoint_layout pro_release_checkpoint = release_checkpoint(pro_shape);
 static_assert(pro_release_checkpoint.tensors() == 145'116);

@@ -140,6 +140,61 @@ inline std::string format_kind(weight_format f) {
     return f == weight_format::fp8_e4m3 ? "fp8" : f == weight_format::fp4_e2m1 ? "fp4" : "unquantised";
 }
 
+// An integer of int's range (a larger one would wrap, e.g. 4294967300 -> 4, and could match).
+inline std::optional<int> int_value(const nlohmann::json& e) {
+    const bool fits = e.is_number_unsigned() ? e.get<uint64_t>() <= uint64_t(INT_MAX)
+                      : e.is_number_integer() && e.get<int64_t>() >= INT_MIN && e.get<int64_t>() <= INT_MAX;
+    if (!fits) return std::nullopt;
+    return e.get<int>();
+}
+
+// compress_ratios as integers, or nullopt when it is not an array of ints.
+inline std::optional<std::vector<int>> int_array(const nlohmann::json& v) {
+    if (!v.is_array()) return std::nullopt;
+    std::vector<int> out;
+    for (auto& e : v) {
+        const auto i = int_value(e);
+        if (!i) return std::nullopt;
+        out.push_back(*i);
+    }
+    return out;
+}
+
+// The layers' attention kinds a document states: its "attention_kinds" (a dsv4 key, one of
+// "window", "csa", "hca" per layer) when present, else the reference's rule on the ratios.
+// Empty with a problem appended when the key is malformed.
+inline std::vector<attention_kind> document_kinds(const config_document& d, const std::vector<int>& ratios,
+                                                  std::vector<std::string>& problems) {
+    std::vector<attention_kind> kinds;
+    const nlohmann::json* v = lookup(d.json, "attention_kinds");
+    if (!v) {
+        for (int r : ratios) kinds.push_back(reference_attention_kind(r));
+        return kinds;
+    }
+    bool ok = v->is_array() && v->size() == ratios.size();
+    for (size_t i = 0; ok && i < v->size(); ++i) {
+        const auto& e = (*v)[i];
+        ok = false;
+        for (auto k : {attention_kind::window, attention_kind::csa, attention_kind::hca})
+            if (e.is_string() && e.get<std::string>() == to_string(k)) {
+                kinds.push_back(k);
+                ok = true;
+            }
+    }
+    if (!ok) {
+        problems.push_back("'attention_kinds' must be an array of \"window\", \"csa\" or \"hca\", one per entry of "
+                           "'compress_ratios' (" + std::to_string(ratios.size()) + ")");
+        kinds.clear();
+    }
+    return kinds;
+}
+
+inline std::string kinds_string(const std::vector<attention_kind>& k) {
+    std::string s = "[";
+    for (size_t i = 0; i < k.size(); ++i) s += (i ? ", " : "") + std::string(to_string(k[i]));
+    return s + "]";
+}
+
 }  // namespace detail
 
 // Every difference between a config.json and a compiled shape, one line each; empty = match.
@@ -157,22 +212,18 @@ inline std::vector<std::string> config_differences(const config_document& d, con
                 diffs.push_back(label + " is missing, compiled config has " + ratios_string(want));
                 continue;
             }
-            std::vector<int> got;
-            bool ok = v->is_array();
-            if (ok)
-                for (auto& e : *v) {
-                    // an entry outside int's range would wrap (4294967300 -> 4) and could match
-                    const bool fits = e.is_number_unsigned() ? e.get<uint64_t>() <= uint64_t(INT_MAX)
-                                      : e.is_number_integer() && e.get<int64_t>() >= INT_MIN && e.get<int64_t>() <= INT_MAX;
-                    if (!fits) {
-                        ok = false;
-                        break;
-                    }
-                    got.push_back(e.get<int>());
-                }
-            if (!ok) diffs.push_back(label + " must be an array of integers");
-            else if (got != want)
-                diffs.push_back(label + " is " + ratios_string(got) + ", compiled config has " + ratios_string(want));
+            const auto got = int_array(*v);
+            if (!got) {
+                diffs.push_back(label + " must be an array of integers");
+                continue;
+            }
+            if (*got != want)
+                diffs.push_back(label + " is " + ratios_string(*got) + ", compiled config has " + ratios_string(want));
+            const auto kinds = document_kinds(d, *got, diffs);
+            const std::vector<attention_kind> want_kinds(s.attention_kinds.begin(), s.attention_kinds.begin() + s.n_blocks());
+            if (!kinds.empty() && *got == want && kinds != want_kinds)
+                diffs.push_back("attention kinds are " + kinds_string(kinds) + ", compiled config has " +
+                                kinds_string(want_kinds));
             continue;
         }
         const double want = f.kind == field_kind::integer ? double(s.*(f.int_member)) : s.*(f.real_member);
@@ -209,6 +260,96 @@ inline std::vector<std::string> config_differences(const config_document& d, con
     if (const auto k = expert_kind(d); k != format_kind(s.expert_format))
         diffs.push_back("expert weight dtype is " + k + ", compiled config has " + format_kind(s.expert_format));
     return diffs;
+}
+
+// The shape a config.json describes: the run-time route to a model for any variant's
+// checkpoint folder. Every key is read as config_differences reads it (defaults for hc_eps,
+// norm_eps and n_mtp_layers); storage formats follow the document's dtype / expert_dtype
+// (unquantised: bf16). A missing or malformed key, or a shape that breaks a structural rule
+// (dsv4::validate), is a dsv4::error naming the file.
+inline model_shape shape_from_config(const config_document& d) {
+    using namespace detail;
+    model_shape s;
+    std::vector<std::string> problems;
+    const bool hf = d.spelling == config_spelling::huggingface;
+    std::vector<int> ratios;
+    for (const auto& f : config_fields()) {
+        const std::string key = hf ? f.hf_key : f.inference_key;
+        const nlohmann::json* v = lookup(d.json, key);
+        const std::string label = "'" + key + "'";
+        if (f.kind == field_kind::ratios) {
+            const auto got = v ? int_array(*v) : std::nullopt;
+            if (!got) problems.push_back(label + (v ? " must be an array of integers" : " is missing"));
+            else ratios = *got;
+            continue;
+        }
+        if (!v && !f.default_value) {
+            problems.push_back(label + " is missing");
+        } else if (f.kind == field_kind::integer) {
+            const auto i = v ? int_value(*v) : std::optional<int>(int(*f.default_value));
+            if (!i) problems.push_back(label + " must be an integer of int's range");
+            else s.*(f.int_member) = *i;
+        } else if (v && !v->is_number()) {
+            problems.push_back(label + " must be a number");
+        } else {
+            s.*(f.real_member) = v ? v->get<double>() : *f.default_value;
+        }
+    }
+    if (const auto* v = lookup(d.json, hf ? "scoring_func" : "score_func");
+        v && (!v->is_string() || v->get<std::string>() != "sqrtsoftplus"))
+        problems.push_back(std::string("'") + (hf ? "scoring_func" : "score_func") +
+                           "' must be \"sqrtsoftplus\" (the only V4 scoring function)");
+    if (problems.empty() && ratios.size() != size_t(s.n_layers) + size_t(s.n_mtp_layers))
+        problems.push_back("'compress_ratios' has " + std::to_string(ratios.size()) + " entries, expected one per layer and MTP "
+                           "layer (" + std::to_string(int64_t(s.n_layers) + s.n_mtp_layers) + ")");
+    if (problems.empty() && ratios.size() > size_t(max_layers))
+        problems.push_back("'compress_ratios' has " + std::to_string(ratios.size()) + " entries, at most " +
+                           std::to_string(max_layers) + " are supported");
+    if (problems.empty()) {
+        std::copy(ratios.begin(), ratios.end(), s.compress_ratios.begin());
+        const auto kinds = document_kinds(d, ratios, problems);
+        std::copy(kinds.begin(), kinds.end(), s.attention_kinds.begin());
+    }
+    const std::string dense = dense_kind(d), expert = expert_kind(d);
+    s.dense_format = dense == "fp8" ? weight_format::fp8_e4m3 : weight_format::bf16;
+    if (expert == "fp4") s.expert_format = weight_format::fp4_e2m1;
+    else if (expert == "fp8") s.expert_format = weight_format::fp8_e4m3;
+    else if (expert == "unquantised") s.expert_format = s.dense_format == weight_format::fp8_e4m3 ? weight_format::bf16 : s.dense_format;
+    else problems.push_back("'expert_dtype' is \"" + expert + "\", expected \"fp4\", \"fp8\" or absent");
+    if (!problems.empty()) {
+        std::string msg = d.file + ": cannot describe a model (" + std::to_string(problems.size()) + " problem" +
+                          (problems.size() > 1 ? "s" : "") + "):";
+        for (const auto& line : problems) msg += "\n  " + line;
+        throw error(msg);
+    }
+    if (const auto why = validate(s); !why.empty()) fail(d.file, ": the shape it describes is invalid: ", why);
+    return s;
+}
+
+// The inference-spelling config.json of a shape (what shape_from_config reads back).
+inline nlohmann::ordered_json config_json_of(const model_shape& s) {
+    using namespace detail;
+    nlohmann::ordered_json j;
+    for (const auto& f : config_fields()) {
+        if (f.kind == field_kind::ratios)
+            j[f.inference_key] = std::vector<int>(s.compress_ratios.begin(), s.compress_ratios.begin() + s.n_blocks());
+        else if (f.kind == field_kind::integer)
+            j[f.inference_key] = s.*(f.int_member);
+        else
+            j[f.inference_key] = s.*(f.real_member);
+    }
+    bool reference_kinds = true;
+    for (int l = 0; l < s.n_blocks(); ++l) reference_kinds = reference_kinds && s.kind(l) == reference_attention_kind(s.ratio(l));
+    if (!reference_kinds) {
+        std::vector<std::string> kinds;
+        for (int l = 0; l < s.n_blocks(); ++l) kinds.emplace_back(to_string(s.kind(l)));
+        j["attention_kinds"] = kinds;
+    }
+    j["score_func"] = "sqrtsoftplus";
+    j["dtype"] = s.dense_format == weight_format::fp8_e4m3 ? "fp8" : "bf16";
+    if (s.expert_format == weight_format::fp4_e2m1) j["expert_dtype"] = "fp4";
+    else if (s.expert_format == weight_format::fp8_e4m3) j["expert_dtype"] = "fp8";
+    return j;
 }
 
 // Throws a dsv4::error listing every difference (the name says which compiled config).

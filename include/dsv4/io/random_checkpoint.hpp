@@ -25,52 +25,12 @@
 
 #include <dsv4/config/config.hpp>
 #include <dsv4/error.hpp>
+#include <dsv4/io/config_json.hpp>
 #include <dsv4/io/safetensors_writer.hpp>
 #include <dsv4/io/tensor_names.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
 namespace dsv4 {
-
-// The inference-spelling config.json of a shape.
-inline nlohmann::ordered_json config_json_of(const model_shape& s) {
-    nlohmann::ordered_json j;
-    j["vocab_size"] = s.vocab_size;
-    j["dim"] = s.dim;
-    j["moe_inter_dim"] = s.moe_inter_dim;
-    j["n_layers"] = s.n_layers;
-    j["n_hash_layers"] = s.n_hash_layers;
-    j["n_mtp_layers"] = s.n_mtp_layers;
-    j["n_heads"] = s.n_heads;
-    j["n_routed_experts"] = s.n_routed_experts;
-    j["n_shared_experts"] = s.n_shared_experts;
-    j["n_activated_experts"] = s.n_activated_experts;
-    j["score_func"] = "sqrtsoftplus";
-    j["route_scale"] = s.route_scale;
-    j["swiglu_limit"] = s.swiglu_limit;
-    j["q_lora_rank"] = s.q_lora_rank;
-    j["head_dim"] = s.head_dim;
-    j["rope_head_dim"] = s.rope_head_dim;
-    j["norm_eps"] = s.norm_eps;
-    j["o_groups"] = s.o_groups;
-    j["o_lora_rank"] = s.o_lora_rank;
-    j["window_size"] = s.window_size;
-    j["original_seq_len"] = s.original_seq_len;
-    j["rope_theta"] = s.rope_theta;
-    j["rope_factor"] = s.rope_factor;
-    j["beta_fast"] = s.beta_fast;
-    j["beta_slow"] = s.beta_slow;
-    j["index_n_heads"] = s.index_n_heads;
-    j["index_head_dim"] = s.index_head_dim;
-    j["index_topk"] = s.index_topk;
-    j["hc_mult"] = s.hc_mult;
-    j["hc_sinkhorn_iters"] = s.hc_sinkhorn_iters;
-    j["hc_eps"] = s.hc_eps;
-    j["dtype"] = s.dense_format == weight_format::fp8_e4m3 ? "fp8" : "bf16";
-    j["expert_dtype"] = s.expert_format == weight_format::fp4_e2m1 ? nlohmann::ordered_json("fp4") : nlohmann::ordered_json();
-    j["compress_rope_theta"] = s.compress_rope_theta;
-    j["compress_ratios"] = std::vector<int>(s.compress_ratios.begin(), s.compress_ratios.begin() + s.n_blocks());
-    return j;
-}
 
 namespace detail {
 
@@ -114,7 +74,7 @@ struct random_filler {
 inline float init_range(const tensor_spec& t) {
     if (t.role == tensor_role::small_float && t.shape.size() == 1) return 0.0f;  // norm weights: exactly 1
     if (t.shape.size() == 2) {
-        const int64_t in = t.role == tensor_role::expert_weight && t.type == dtype::i8 ? t.shape[1] * 2 : t.shape[1];
+        const int64_t in = t.role == tensor_role::expert && t.type == dtype::i8 ? t.shape[1] * 2 : t.shape[1];
         return 1.0f / std::sqrt(float(in));
     }
     return 0.5f;

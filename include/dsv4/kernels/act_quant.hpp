@@ -1,7 +1,7 @@
 // dsv4/kernels/act_quant.hpp — the official inference's rounding of activations before a product.
 //
 // Before every product with FP8 or FP4 weights the official inference quantises each input
-// row in blocks of 128 along K ("act_quant", ARCHITECTURE.md §2.4):
+// row in blocks of 128 along K ("act_quant", docs/spec/ARCHITECTURE.md §2.4):
 //   amax = max|x| over the block, floored at 1e-4
 //   s    = 2^ceil(log2(amax · fp32(1/448)))       (a power of two, stored as e8m0)
 //   q    = e4m3(clamp(x / s, -448, 448))          (round to nearest, ties to even)

@@ -34,7 +34,6 @@
 #pragma once
 
 #include <array>
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -44,6 +43,7 @@
 #include <immintrin.h>
 #endif
 
+#include <dsv4/error.hpp>
 #include <dsv4/kernels/act_quant.hpp>
 #include <dsv4/kernels/avx512_util.hpp>
 #include <dsv4/kernels/linear_weight.hpp>
@@ -306,9 +306,12 @@ inline void gemv_bf16_rounded(const uint16_t* xb, const linear_weight& w, size_t
 }  // namespace detail
 
 // y[n - n0] = input · W[n] for n in [n0, n1), the input as prepared in `in` for w (rounded,
-// or split exactly when w.input is none); requires bf16dot_gemv_available(w) and in.serves(w).
-inline void gemv_bf16dot(const rounded_row& in, const linear_weight& w, size_t n0, size_t n1, float* y) noexcept {
-    assert(bf16dot_gemv_available(w) && in.serves(w));
+// or split exactly when w.input is none). A row prepared for another width would be read past
+// its end, so the precondition (bf16dot_gemv_available(w) and in.serves(w)) is checked in
+// every build, once per row range.
+inline void gemv_bf16dot(const rounded_row& in, const linear_weight& w, size_t n0, size_t n1, float* y) {
+    DSV4_CHECK(bf16dot_gemv_available(w) && in.serves(w), "gemv_bf16dot: the prepared row (", in.K,
+               " columns) does not serve this ", to_string(w.format), " weight of ", w.in, " columns");
 #if defined(DSV4_BF16DOT_GEMV)
     const bool fp4 = w.format == weight_format::fp4_e2m1;
     if (w.input == input_rounding::none) {

@@ -34,7 +34,6 @@
 #include <immintrin.h>
 #endif
 
-#include <dsv4/config/config.hpp>
 #include <dsv4/kernels/act_quant.hpp>
 #include <dsv4/kernels/avx512_util.hpp>
 #include <dsv4/kernels/gemv_bf16dot.hpp>

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <dsv4/config/config.hpp>
+#include <dsv4/tensor/number_formats.hpp>
 
 namespace dsv4::kernels {
 

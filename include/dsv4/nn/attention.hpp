@@ -27,13 +27,14 @@
 #include <dsv4/nn/ops.hpp>
 #include <dsv4/nn/trace.hpp>
 #include <dsv4/nn/weights.hpp>
-#include <dsv4/runtime/sequence_state.hpp>
+#include <dsv4/nn/sequence_state.hpp>
 
 namespace dsv4::nn {
 
 struct attention_setup {
     const model_shape* shape = nullptr;
-    int ratio = 0;
+    attention_kind kind = attention_kind::window;
+    int ratio = 0;                      // compress ratio r (0 for a window layer)
     const float* rope_freqs = nullptr;  // this layer kind's table
     std::string name;                   // "layers.3" (trace names)
 };
@@ -66,7 +67,7 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
     // split over entry tiles (decode) or queries (prefill); each score is one fixed-order
     // computation, so the split does not change it.
     std::vector<std::vector<float>> scores(S);
-    for (size_t t = 0; t < S; ++t) scores[t].resize(size_t((start + int64_t(t) + 1) / 4));
+    for (size_t t = 0; t < S; ++t) scores[t].resize(size_t((start + int64_t(t) + 1) / as.ratio));
     const bool fused = kernels::indexer_scores_available(ih);
     fvec q_packed(fused ? S * ih * id : 0);
     for (size_t t = 0; t < S && fused; ++t) kernels::pack_indexer_query(q.data() + t * ih * id, ih, id, q_packed.data() + t * ih * id);
@@ -122,7 +123,7 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
         for (size_t t = 0; t < S; ++t) {
             std::vector<int32_t> row(size_t(s.index_topk), -1);
             std::copy(selected[t].begin(), selected[t].end(), row.begin());
-            tr->add(as.name + ".indexer_topk", row);
+            tr->add(as.name + ".indexer_topk", row, {size_t(s.index_topk)});
         }
     }
     return selected;
@@ -171,8 +172,9 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
         kernels::apply_rope(kv.data() + t * d + d - rd, rope_c.data() + t * rd / 2, rope_s.data() + t * rd / 2, int(rd));
 
     std::vector<std::vector<int32_t>> csa;
-    if (as.ratio == 4) csa = indexer_select(ctx, as, w.indexer, st, qi, hw, ik.data(), iz.data(), rope_c, rope_s, S, start, tr);
-    if (as.ratio > 0) {
+    if (as.kind == attention_kind::csa)
+        csa = indexer_select(ctx, as, w.indexer, st, qi, hw, ik.data(), iz.data(), rope_c, rope_s, S, start, tr);
+    if (as.kind != attention_kind::window) {
         compressor_setup cs{int(rd), as.rope_freqs, eps, false};
         compress_tokens(w.compressor, cs, st.compressor, ck.data(), cz.data(), S, start, st.compressed);
     }
@@ -185,9 +187,9 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
         rows.clear();
         for (int64_t p = std::max<int64_t>(0, pos - int64_t(W) + 1); p <= pos; ++p)
             rows.push_back(p >= start ? kv.data() + size_t(p - start) * d : st.window.data() + size_t(p % int64_t(W)) * d);
-        if (as.ratio == 4) {
+        if (as.kind == attention_kind::csa) {
             for (int32_t i : csa[t]) rows.push_back(st.compressed.data() + size_t(i) * d);
-        } else if (as.ratio > 0) {
+        } else if (as.kind == attention_kind::hca) {
             const int64_t visible = (pos + 1) / as.ratio;
             for (int64_t i = 0; i < visible; ++i) rows.push_back(st.compressed.data() + size_t(i) * d);
         }
@@ -245,7 +247,7 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
         }
     });
     linear(ctx, u.data(), S, w.wo_b, y);
-    if (tr) tr->add(as.name + ".attn_out", y, S * size_t(s.dim));
+    if (tr) tr->add(as.name + ".attn_out", y, S, {size_t(s.dim)});
 }
 
 }  // namespace dsv4::nn

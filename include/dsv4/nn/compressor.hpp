@@ -21,7 +21,7 @@
 #include <dsv4/kernels/rope.hpp>
 #include <dsv4/nn/ops.hpp>
 #include <dsv4/nn/weights.hpp>
-#include <dsv4/runtime/sequence_state.hpp>
+#include <dsv4/nn/sequence_state.hpp>
 
 namespace dsv4::nn {
 

@@ -14,7 +14,7 @@
 #include <dsv4/kernels/simd.hpp>
 #include <dsv4/kernels/sinkhorn.hpp>
 #include <dsv4/nn/weights.hpp>
-#include <dsv4/runtime/context.hpp>
+#include <dsv4/context.hpp>
 
 namespace dsv4::nn {
 

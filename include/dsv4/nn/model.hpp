@@ -26,12 +26,15 @@
 #include <string_view>
 #include <vector>
 
+#include <xtensor/xtensor.hpp>
+
 #include <dsv4/config/config.hpp>
 #include <dsv4/config/flash.hpp>
 #include <dsv4/config/pro.hpp>
 #include <dsv4/error.hpp>
 #include <dsv4/io/checkpoint.hpp>
 #include <dsv4/io/config_json.hpp>
+#include <dsv4/io/weight_tensor.hpp>
 #include <dsv4/kernels/rope.hpp>
 #include <dsv4/nn/attention.hpp>
 #include <dsv4/nn/hyper_connection.hpp>
@@ -39,14 +42,14 @@
 #include <dsv4/nn/ops.hpp>
 #include <dsv4/nn/trace.hpp>
 #include <dsv4/nn/weights.hpp>
-#include <dsv4/runtime/context.hpp>
-#include <dsv4/runtime/sequence_state.hpp>
+#include <dsv4/context.hpp>
+#include <dsv4/nn/sequence_state.hpp>
 
 namespace dsv4 {
 
 struct model_options {
     int threads = 0;             // 0 = all hardware threads
-    bool shared_expert_clamp = true;  // false reproduces the initial official revision
+    bool shared_expert_clamp = true;  // false reproduces the initial official revision (so does a shape's false)
     bool check_config_json = true;    // compare the folder's config.json with the compiled config
     bool allow_unexpected_tensors = false;  // true: tensors the model does not use are only listed (unused_tensors())
     bool validate_weights = false;    // scan float weights for NaN/Inf at load (costs one pass over them)
@@ -69,13 +72,17 @@ struct forward_request {
 };
 
 struct forward_result {
-    std::vector<float> logits;  // [rows, vocab]
-    size_t rows = 0;
-    std::vector<float> hidden;  // [S, hc, D] when requested
+    xt::xtensor<float, 2> logits;  // [rows, vocab]: every token of the call (all_logits) or the last
+    size_t rows = 0;               // logits.shape(0)
+    xt::xtensor<float, 3> hidden;  // [S, hc, D] pre-head streams when keep_hidden (else empty)
 };
 
 class model_core {
 public:
+    virtual ~model_core() = default;  // model<Config> and user types derive from it
+    model_core(const model_core&) = delete;
+    model_core& operator=(const model_core&) = delete;
+
     model_core(const model_shape& shape, std::string_view config_name, const std::string& folder, model_options opt)
         : shape_(shape), opt_(opt), checkpoint_(std::make_unique<checkpoint>(folder)),
           ctx_(opt.threads == 0 ? std::make_unique<context>() : std::make_unique<context>(opt.threads)) {
@@ -109,6 +116,13 @@ public:
     const std::vector<std::string>& unused_tensors() const { return unused_; }
     const nn::model_weights& weights() const { return weights_; }
 
+    // Any tensor of the checkpoint by its official name, dequantised exactly to f32
+    // ("layers.3.attn.wq_a.weight" -> [out, in]); io/weight_tensor.hpp.
+    template <size_t N>
+    xt::xtensor<float, N> weight(const std::string& name) const {
+        return dequantized<N>(*checkpoint_, name);
+    }
+
     // A fresh sequence that may hold up to `capacity` tokens.
     sequence_state new_sequence(int64_t capacity) const { return sequence_state(shape_, capacity); }
 
@@ -123,29 +137,35 @@ public:
         const size_t chunk = opt_.max_chunk_tokens > 0 && tr == nullptr ? size_t(opt_.max_chunk_tokens) : S;
         if (S <= chunk) {
             auto X = body(seq, ids, tr);
-            return head(X, S, weights_.hc_head, weights_.norm, req);
+            return head(X, weights_.hc_head, weights_.norm, req);
         }
+        // consecutive chunks write their rows of the whole call's results
+        const size_t V = size_t(shape_.vocab_size), hcD = size_t(shape_.hc_mult) * size_t(shape_.dim);
         forward_result out;
+        out.rows = req.all_logits ? S : 1;
+        out.logits = xt::xtensor<float, 2>::from_shape({out.rows, V});
+        out.hidden = xt::xtensor<float, 3>::from_shape({req.keep_hidden ? S : 0, size_t(shape_.hc_mult), size_t(shape_.dim)});
         for (size_t i = 0; i < S; i += chunk) {
             const size_t n = std::min(chunk, S - i);
-            const auto X = body(seq, ids.subspan(i, n), nullptr);
-            if (req.keep_hidden) out.hidden.insert(out.hidden.end(), X.begin(), X.end());
+            auto X = body(seq, ids.subspan(i, n), nullptr);
+            if (req.keep_hidden) std::copy(X.data(), X.data() + X.size(), out.hidden.data() + i * hcD);
             if (req.all_logits || i + n == S) {
-                auto part = head(X, n, weights_.hc_head, weights_.norm, {.all_logits = req.all_logits});
-                out.logits.insert(out.logits.end(), part.logits.begin(), part.logits.end());
-                out.rows += part.rows;
+                const auto part = head(X, weights_.hc_head, weights_.norm, {.all_logits = req.all_logits});
+                std::copy(part.logits.data(), part.logits.data() + part.logits.size(),
+                          out.logits.data() + (req.all_logits ? i * V : 0));
             }
         }
         return out;
     }
 
-    forward_result mtp_forward(sequence_state& seq, std::span<const float> hidden, std::span<const int32_t> ids,
+    forward_result mtp_forward(sequence_state& seq, const xt::xtensor<float, 3>& hidden, std::span<const int32_t> ids,
                                const forward_request& req = {}, nn::trace* tr = nullptr, int mtp_index = 0) const {
         const size_t S = ids.size(), D = size_t(shape_.dim), hc = size_t(shape_.hc_mult);
         if (mtp_index < 0 || mtp_index >= shape_.n_mtp_layers)
             fail("mtp_forward: MTP block ", mtp_index, " does not exist (the model has ", shape_.n_mtp_layers, ")");
-        if (hidden.size() != S * hc * D)
-            fail("mtp_forward: hidden has ", hidden.size(), " values, expected ", S, " tokens x ", hc, " x ", D);
+        if (hidden.shape(0) != S || hidden.shape(1) != hc || hidden.shape(2) != D)
+            fail("mtp_forward: hidden has shape [", hidden.shape(0), ", ", hidden.shape(1), ", ", hidden.shape(2),
+                 "], expected [", S, ", ", hc, ", ", D, "] (the streams of the tokens before ids)");
         check_tokens(seq, ids, seq.mtp_position(), "mtp_forward");
         const auto& w = weights_.mtp[size_t(mtp_index)];
         const int64_t start = seq.mtp_position();
@@ -154,23 +174,25 @@ public:
             const float* row = embedding_row(ids[t]);
             kernels::rmsnorm(row, w.enorm.data(), e.data() + t * D, D, float(shape_.norm_eps));
         }
-        std::vector<float> hn(hidden.begin(), hidden.end());
+        std::vector<float> hn(hidden.data(), hidden.data() + hidden.size());
         nn::rmsnorm_rows(hn.data(), S * hc, D, w.hnorm.data(), float(shape_.norm_eps));
         const auto ep = nn::linear(*ctx_, e, S, w.e_proj);
-        auto X = nn::linear(*ctx_, hn, S * hc, w.h_proj);
+        auto X = xt::xtensor<float, 3>::from_shape({S, hc, D});
+        nn::linear(*ctx_, hn.data(), S * hc, w.h_proj, X.data());
         for (size_t t = 0; t < S; ++t)
             for (size_t j = 0; j < hc; ++j) kernels::axpy(1.0f, ep.data() + t * D, X.data() + (t * hc + j) * D, D);
         const int layer = shape_.n_layers + mtp_index;
         block_forward(w.block, seq.mtp_layers()[size_t(mtp_index)], layer, "mtp." + std::to_string(mtp_index), X.data(),
                       S, start, ids, tr);
         seq.advance_mtp(int64_t(S));
-        return head(X, S, w.hc_head, w.norm, req);
+        return head(X, w.hc_head, w.norm, req);
     }
 
     // Returns the sequence to position p <= position(): restores the latest mark at or before
     // p (or the empty state) and re-feeds the recorded tokens up to p. The MTP block's state
     // goes back to that mark's (it is not re-fed).
     void rewind(sequence_state& seq, int64_t p) const {
+        check_state(seq, "rewind");
         if (p < 0 || p > seq.position())
             fail("rewind: position ", p, " is outside [0, ", seq.position(), "] (the sequence's current position)");
         if (p == seq.position()) return;
@@ -198,6 +220,7 @@ private:
     }
 
     void check_tokens(const sequence_state& seq, std::span<const int32_t> ids, int64_t start, const char* what) const {
+        check_state(seq, what);
         if (ids.empty()) fail(what, ": no tokens given (a call needs at least one token)");
         for (size_t t = 0; t < ids.size(); ++t)
             if (ids[t] < 0 || ids[t] >= shape_.vocab_size)
@@ -205,19 +228,24 @@ private:
         if (start + int64_t(ids.size()) > seq.capacity())
             fail(what, ": ", ids.size(), " tokens at position ", start, " exceed the sequence capacity of ",
                  seq.capacity(), " tokens");
-        if (seq.layers().size() != size_t(shape_.n_layers))
-            fail(what, ": the sequence state was made for another model shape");
+    }
+
+    // A state of another shape would be read and written out of its bounds.
+    void check_state(const sequence_state& seq, const char* what) const {
+        if (seq.shape_fingerprint() != fingerprint(shape_))
+            fail(what, ": the sequence state was made for another model shape (fingerprint ", hex(seq.shape_fingerprint()),
+                 ", this model's is ", hex(fingerprint(shape_)), "); make it with this model's new_sequence()");
     }
 
     // The streams after the last block for ids at the sequence's position; advances seq.
-    std::vector<float> body(sequence_state& seq, std::span<const int32_t> ids, nn::trace* tr) const {
+    xt::xtensor<float, 3> body(sequence_state& seq, std::span<const int32_t> ids, nn::trace* tr) const {
         const size_t S = ids.size(), D = size_t(shape_.dim), hc = size_t(shape_.hc_mult);
         const int64_t start = seq.position();
         // embedding copied into every stream
-        std::vector<float> X(S * hc * D);
+        auto X = xt::xtensor<float, 3>::from_shape({S, hc, D});
         for (size_t t = 0; t < S; ++t) {
             const float* row = embedding_row(ids[t]);
-            for (size_t j = 0; j < hc; ++j) std::copy(row, row + D, X.begin() + long((t * hc + j) * D));
+            for (size_t j = 0; j < hc; ++j) std::copy(row, row + D, X.data() + (t * hc + j) * D);
         }
         for (int l = 0; l < shape_.n_layers; ++l)
             block_forward(weights_.layers[size_t(l)], seq.layers()[size_t(l)], l, "layers." + std::to_string(l), X.data(),
@@ -244,37 +272,42 @@ private:
         std::vector<float> a(S * D), f(S * D);
         auto mix = nn::hc_pre(*ctx_, shape_, w.hc_attn, X, S, a.data());
         if (tr) {
-            tr->add(name + ".hc_attn_pre", mix.pre.data(), mix.pre.size());
-            tr->add(name + ".hc_attn_post", mix.post.data(), mix.post.size());
-            tr->add(name + ".hc_attn_comb", mix.comb.data(), mix.comb.size());
-            tr->add(name + ".hc_attn_y", a.data(), a.size());
+            const size_t hc = size_t(shape_.hc_mult);
+            tr->add(name + ".hc_attn_pre", mix.pre.data(), S, {hc});
+            tr->add(name + ".hc_attn_post", mix.post.data(), S, {hc});
+            tr->add(name + ".hc_attn_comb", mix.comb.data(), S, {hc, hc});
+            tr->add(name + ".hc_attn_y", a.data(), S, {D});
         }
         nn::rmsnorm_rows(a.data(), S, D, w.attn_norm.data(), eps);
-        const int ratio = shape_.ratio(layer);
-        nn::attention_setup as{&shape_, ratio, ratio > 0 ? compressed_freqs_.data() : window_freqs_.data(), name};
+        const bool compressed = shape_.has_compressor(layer);
+        nn::attention_setup as{&shape_, shape_.kind(layer), shape_.ratio(layer),
+                               compressed ? compressed_freqs_.data() : window_freqs_.data(), name};
         nn::attention_forward(*ctx_, as, w.attn, st, a.data(), S, start, f.data(), tr);
         nn::hc_post(shape_, mix, f.data(), X, S);
 
         mix = nn::hc_pre(*ctx_, shape_, w.hc_ffn, X, S, a.data());
         nn::rmsnorm_rows(a.data(), S, D, w.ffn_norm.data(), eps);
-        nn::moe_forward(*ctx_, shape_, w.ffn, opt_.shared_expert_clamp, a.data(), S, ids, f.data(), name, tr);
+        nn::moe_forward(*ctx_, shape_, w.ffn, shape_.shared_expert_clamp && opt_.shared_expert_clamp, a.data(), S, ids, f.data(), name, tr);
         nn::hc_post(shape_, mix, f.data(), X, S);
-        if (tr) tr->add(name + ".block_out", X, S * size_t(shape_.hc_mult) * D);
+        if (tr) tr->add(name + ".block_out", X, S, {size_t(shape_.hc_mult), D});
     }
 
-    forward_result head(const std::vector<float>& X, size_t S, const nn::hc_weights& hcw, const nn::fvec& norm,
+    // Logits of the streams X [S, hc, D] (the last row, or all); X moves into the result
+    // when the caller keeps the streams.
+    forward_result head(xt::xtensor<float, 3>& X, const nn::hc_weights& hcw, const nn::fvec& norm,
                         const forward_request& req) const {
-        const size_t D = size_t(shape_.dim);
+        const size_t S = X.shape(0), D = size_t(shape_.dim);
         forward_result r;
-        if (req.keep_hidden) r.hidden = X;
         const size_t first = req.all_logits ? 0 : S - 1;
         r.rows = S - first;
         const size_t hcD = size_t(shape_.hc_mult) * D;
         std::vector<float> y(r.rows * D);
         nn::hc_head(*ctx_, shape_, hcw, X.data() + first * hcD, r.rows, y.data());
         nn::rmsnorm_rows(y.data(), r.rows, D, norm.data(), float(shape_.norm_eps));
-        r.logits.resize(r.rows * size_t(shape_.vocab_size));
+        r.logits = xt::xtensor<float, 2>::from_shape({r.rows, size_t(shape_.vocab_size)});
         nn::linear(*ctx_, y.data(), r.rows, weights_.head, r.logits.data());
+        if (req.keep_hidden) r.hidden = std::move(X);
+        else r.hidden = xt::xtensor<float, 3>::from_shape({0, size_t(shape_.hc_mult), D});
         return r;
     }
 
@@ -292,9 +325,9 @@ template <class Config>
 class model : public model_core {
 public:
     using config = Config;
-    static_assert(valid<Config>(), "invalid config (see dsv4::validate)");
+    static_assert(check_config<Config>());  // each violated rule fails with its own message
     explicit model(const std::string& folder, model_options opt = {})
-        : model_core(shape_of<Config>(), config_name(), folder, with_default_clamp(opt)) {}
+        : model_core(shape_of<Config>(), config_name(), folder, opt) {}
 
     static constexpr model_shape shape_constant() { return shape_of<Config>(); }
 
@@ -305,10 +338,6 @@ private:
         std::string name = status == 0 && demangled ? demangled : typeid(Config).name();
         std::free(demangled);
         return name;
-    }
-    static model_options with_default_clamp(model_options o) {
-        if (!Config::shared_expert_clamp) o.shared_expert_clamp = false;
-        return o;
     }
 };
 

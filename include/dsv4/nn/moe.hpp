@@ -70,8 +70,8 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
     const size_t I = size_t(s.moe_inter_dim);
     const routing r = route(ctx, s, w, x, T, ids);
     if (tr) {
-        tr->add(name + ".gate_indices", r.experts);
-        tr->add(name + ".gate_weights", r.weights.data(), r.weights.size());
+        tr->add(name + ".gate_indices", r.experts, {k});
+        tr->add(name + ".gate_weights", r.weights.data(), T, {k});
     }
     struct job {
         const expert_weights* weights;

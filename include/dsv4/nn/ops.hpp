@@ -8,7 +8,7 @@
 
 #include <dsv4/kernels/linear.hpp>
 #include <dsv4/kernels/rmsnorm.hpp>
-#include <dsv4/runtime/context.hpp>
+#include <dsv4/context.hpp>
 
 namespace dsv4::nn {
 

@@ -10,11 +10,14 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <dsv4/config/config.hpp>
+#include <dsv4/config/tensor_list.hpp>
 #include <dsv4/error.hpp>
 #include <dsv4/io/checkpoint.hpp>
+#include <dsv4/io/tensor_names.hpp>
 #include <dsv4/kernels/linear.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
@@ -84,7 +87,8 @@ struct model_weights {
     std::vector<mtp_weights> mtp;
 };
 
-// Reads weights from a checkpoint, checking names, dtypes and shapes against a shape.
+// Reads weights from a checkpoint, checking names, dtypes and shapes against a shape. The
+// tensors are those of the one tensor list (config/tensor_list.hpp), each put in its place.
 class weight_loader {
 public:
     // round_inputs: products round their input as the official inference does
@@ -94,25 +98,13 @@ public:
 
     model_weights load() {
         model_weights w;
-        const auto& emb = tensor("embed.weight", {s_.vocab_size, s_.dim}, {dtype::f32, dtype::bf16});
-        w.embed = emb.data;
-        w.embed_bf16 = emb.type == dtype::bf16;
-        w.head = plain_linear("head", s_.vocab_size, s_.dim);
-        w.norm = vector("norm.weight", s_.dim);
-        w.hc_head = head_hc("");
-        for (int l = 0; l < s_.n_layers; ++l) w.layers.push_back(block("layers." + std::to_string(l), l));
-        for (int m = 0; m < s_.n_mtp_layers; ++m) {
-            const std::string p = "mtp." + std::to_string(m);
-            mtp_weights mw;
-            mw.block = block(p, s_.n_layers + m);
-            mw.e_proj = linear(p + ".e_proj", s_.dim, s_.dim);
-            mw.h_proj = linear(p + ".h_proj", s_.dim, s_.dim);
-            mw.enorm = vector(p + ".enorm.weight", s_.dim);
-            mw.hnorm = vector(p + ".hnorm.weight", s_.dim);
-            mw.norm = vector(p + ".norm.weight", s_.dim);
-            mw.hc_head = head_hc(p + ".");
-            w.mtp.push_back(std::move(mw));
-        }
+        w.layers.resize(size_t(s_.n_layers));
+        w.mtp.resize(size_t(s_.n_mtp_layers));
+        for (auto& b : w.layers) b.ffn.experts.resize(size_t(s_.n_routed_experts));
+        for (auto& m : w.mtp) m.block.ffn.experts.resize(size_t(s_.n_routed_experts));
+        for_each_tensor(s_, [&](const tensor_desc& t) {
+            for (int e = 0; e < t.experts; ++e) place(w, t, e);
+        });
         return w;
     }
 
@@ -125,6 +117,75 @@ public:
     }
 
 private:
+    // Reads tensor t (of expert e) into its field of w.
+    void place(model_weights& w, const tensor_desc& t, int e) {
+        const std::string name = tensor_name(s_, t, e);
+        mtp_weights* mtp = t.block >= s_.n_layers ? &w.mtp[size_t(t.block - s_.n_layers)] : nullptr;
+        block_weights* b = t.block < 0 ? nullptr : mtp ? &mtp->block : &w.layers[size_t(t.block)];
+        hc_weights& head_hc = mtp ? mtp->hc_head : w.hc_head;
+        using T = tensor_id;
+        switch (t.id) {
+            case T::embed: {
+                const auto& emb = tensor(name, t, {dtype::f32, dtype::bf16});
+                w.embed = emb.data;
+                w.embed_bf16 = emb.type == dtype::bf16;
+                return;
+            }
+            case T::head: w.head = matrix(name, t); return;
+            case T::norm: (mtp ? mtp->norm : w.norm) = floats(name, t); return;
+            case T::hc_head_fn: head_hc.fn = floats(name, t); return;
+            case T::hc_head_base: head_hc.base = floats(name, t); return;
+            case T::hc_head_scale: head_hc.scale = floats(name, t); return;
+            case T::mtp_e_proj: mtp->e_proj = matrix(name, t); return;
+            case T::mtp_h_proj: mtp->h_proj = matrix(name, t); return;
+            case T::mtp_enorm: mtp->enorm = floats(name, t); return;
+            case T::mtp_hnorm: mtp->hnorm = floats(name, t); return;
+            default: break;
+        }
+        auto& a = b->attn;
+        auto& f = b->ffn;
+        switch (t.id) {
+            case T::hc_attn_fn: b->hc_attn.fn = floats(name, t); return;
+            case T::hc_attn_base: b->hc_attn.base = floats(name, t); return;
+            case T::hc_attn_scale: b->hc_attn.scale = floats(name, t); return;
+            case T::hc_ffn_fn: b->hc_ffn.fn = floats(name, t); return;
+            case T::hc_ffn_base: b->hc_ffn.base = floats(name, t); return;
+            case T::hc_ffn_scale: b->hc_ffn.scale = floats(name, t); return;
+            case T::attn_norm: b->attn_norm = floats(name, t); return;
+            case T::ffn_norm: b->ffn_norm = floats(name, t); return;
+            case T::attn_sink: a.sink = floats(name, t); return;
+            case T::wq_a: a.wq_a = matrix(name, t); return;
+            case T::q_norm: a.q_norm = floats(name, t); return;
+            case T::wq_b: a.wq_b = matrix(name, t); return;
+            case T::wkv: a.wkv = matrix(name, t); return;
+            case T::kv_norm: a.kv_norm = floats(name, t); return;
+            case T::wo_a: a.wo_a = matrix(name, t); return;
+            case T::wo_b: a.wo_b = matrix(name, t); return;
+            case T::compressor_ape: a.has_compressor = true, a.compressor.ape = floats(name, t); return;
+            case T::compressor_wkv: a.compressor.wkv = matrix(name, t); return;
+            case T::compressor_wgate: a.compressor.wgate = matrix(name, t); return;
+            case T::compressor_norm: a.compressor.norm = floats(name, t); return;
+            case T::indexer_wq_b: a.has_indexer = true, a.indexer.wq_b = matrix(name, t); return;
+            case T::indexer_weights_proj: a.indexer.weights_proj = matrix(name, t); return;
+            case T::indexer_compressor_ape: a.indexer.compressor.ape = floats(name, t); return;
+            case T::indexer_compressor_wkv: a.indexer.compressor.wkv = matrix(name, t); return;
+            case T::indexer_compressor_wgate: a.indexer.compressor.wgate = matrix(name, t); return;
+            case T::indexer_compressor_norm: a.indexer.compressor.norm = floats(name, t); return;
+            case T::gate: f.gate = matrix(name, t); return;
+            case T::gate_bias: f.gate_bias = floats(name, t); return;
+            case T::gate_tid2eid: f.tid2eid = expert_table(name, t); return;
+            case T::expert_w1: f.experts[size_t(e)].w1 = matrix(name, t); return;
+            case T::expert_w2: f.experts[size_t(e)].w2 = matrix(name, t); return;
+            case T::expert_w3: f.experts[size_t(e)].w3 = matrix(name, t); return;
+            case T::shared_w1: f.shared.w1 = matrix(name, t); return;
+            case T::shared_w2: f.shared.w2 = matrix(name, t); return;
+            case T::shared_w3: f.shared.w3 = matrix(name, t); return;
+            default: fail("weight_loader: no place for tensor '", name, "'");  // a tensor_id added without a field
+        }
+    }
+
+    static std::vector<int64_t> logical_shape(const tensor_desc& t) { return {t.dims.begin(), t.dims.begin() + t.rank}; }
+
     const tensor_view& tensor(const std::string& name, std::vector<int64_t> shape, std::initializer_list<dtype> types) {
         const tensor_view& t = ck_.at(name);
         bool ok = false;
@@ -138,11 +199,13 @@ private:
         used_.insert(name);
         return t;
     }
+    const tensor_view& tensor(const std::string& name, const tensor_desc& t, std::initializer_list<dtype> types) {
+        return tensor(name, logical_shape(t), types);
+    }
 
-    // A vector of floats stored as f32 or bf16, copied to f32.
-    fvec vector(const std::string& name, int64_t n) { return floats(name, {n}); }
-    fvec floats(const std::string& name, std::vector<int64_t> shape) {
-        const auto& t = tensor(name, std::move(shape), {dtype::f32, dtype::bf16});
+    // A vector or small matrix of floats stored as f32 or bf16, copied to f32.
+    fvec floats(const std::string& name, const tensor_desc& d) {
+        const auto& t = tensor(name, d, {dtype::f32, dtype::bf16});
         fvec v(size_t(t.numel()));
         if (t.type == dtype::f32) {
             std::memcpy(v.data(), t.data, v.size() * 4);
@@ -153,39 +216,31 @@ private:
         return v;
     }
 
-    // An unquantised matrix (f32 or bf16), e.g. head, gate, compressor projections.
-    linear_weight plain_linear(const std::string& name, int64_t out, int64_t in) {
-        const auto& t = tensor(name + ".weight", {out, in}, {dtype::f32, dtype::bf16});
+    // A matrix in any stored format, used in place: f32, bf16, FP8 and FP4 (with their .scale).
+    // `name` is the ".weight" tensor.
+    linear_weight matrix(const std::string& name, const tensor_desc& d) {
+        const int64_t out = d.dims[0], in = d.dims[1];
+        const std::string prefix = name.substr(0, name.size() - std::string_view(".weight").size());
+        const tensor_view& t = ck_.at(name);
         linear_weight w;
-        w.format = t.type == dtype::f32 ? weight_format::f32 : weight_format::bf16;
+        w.out = size_t(out);
+        w.in = size_t(in);
         w.data = t.data;
-        w.out = size_t(out);
-        w.in = size_t(in);
-        if (round_inputs_) w.input = kernels::reference_input_rounding(w.format);
-        return w;
-    }
-
-    // A Linear in any stored format; FP8 and FP4 need their .scale tensor.
-    linear_weight linear(const std::string& prefix, int64_t out, int64_t in) {
-        const tensor_view& t = ck_.at(prefix + ".weight");
-        linear_weight w;
-        w.out = size_t(out);
-        w.in = size_t(in);
         if (t.type == dtype::f8_e4m3) {
-            tensor(prefix + ".weight", {out, in}, {dtype::f8_e4m3});
+            tensor(name, {out, in}, {dtype::f8_e4m3});
             w.format = weight_format::fp8_e4m3;
             w.scale_cols = size_t((in + 127) / 128);
             w.scale = scales(prefix + ".scale", {(out + 127) / 128, (in + 127) / 128});
         } else if (t.type == dtype::i8 || t.type == dtype::u8) {
             if (in % 32 != 0) fail(t.file, ": tensor '", t.name, "': FP4 weights need an input width divisible by 32, got ", in);
-            tensor(prefix + ".weight", {out, in / 2}, {dtype::i8, dtype::u8});
+            tensor(name, {out, in / 2}, {dtype::i8, dtype::u8});
             w.format = weight_format::fp4_e2m1;
             w.scale_cols = size_t(in / 32);
             w.scale = scales(prefix + ".scale", {out, in / 32});
         } else {
-            return plain_linear(prefix, out, in);
+            w.format = tensor(name, {out, in}, {dtype::f32, dtype::bf16}).type == dtype::f32 ? weight_format::f32
+                                                                                           : weight_format::bf16;
         }
-        w.data = t.data;
         if (round_inputs_) w.input = kernels::reference_input_rounding(w.format);
         return w;
     }
@@ -199,83 +254,18 @@ private:
         return p;
     }
 
-    hc_weights site_hc(const std::string& p, const std::string& site) {
-        hc_weights h;
-        h.fn = floats(p + ".hc_" + site + "_fn", {s_.hc_mix(), s_.hc_dim()});
-        h.base = vector(p + ".hc_" + site + "_base", s_.hc_mix());
-        h.scale = vector(p + ".hc_" + site + "_scale", 3);
-        return h;
-    }
-    hc_weights head_hc(const std::string& p) {
-        hc_weights h;
-        h.fn = floats(p + "hc_head_fn", {s_.hc_mult, s_.hc_dim()});
-        h.base = vector(p + "hc_head_base", s_.hc_mult);
-        h.scale = vector(p + "hc_head_scale", 1);
-        return h;
-    }
-
-    compressor_weights compressor(const std::string& p, int ratio, int64_t d) {
-        const int64_t c = ratio == 4 ? 2 : 1;
-        compressor_weights cw;
-        cw.wkv = plain_linear(p + ".wkv", c * d, s_.dim);
-        cw.wgate = plain_linear(p + ".wgate", c * d, s_.dim);
-        cw.ape = floats(p + ".ape", {ratio, c * d});
-        cw.norm = vector(p + ".norm.weight", d);
-        return cw;
-    }
-
-    block_weights block(const std::string& p, int layer) {
-        block_weights b;
-        const int64_t D = s_.dim, hd = s_.head_dim, q = s_.q_lora_rank, H = s_.n_heads;
-        b.hc_attn = site_hc(p, "attn");
-        b.hc_ffn = site_hc(p, "ffn");
-        b.attn_norm = vector(p + ".attn_norm.weight", D);
-        b.ffn_norm = vector(p + ".ffn_norm.weight", D);
-        auto& a = b.attn;
-        const std::string ap = p + ".attn";
-        a.sink = vector(ap + ".attn_sink", H);
-        a.wq_a = linear(ap + ".wq_a", q, D);
-        a.q_norm = vector(ap + ".q_norm.weight", q);
-        a.wq_b = linear(ap + ".wq_b", H * hd, q);
-        a.wkv = linear(ap + ".wkv", hd, D);
-        a.kv_norm = vector(ap + ".kv_norm.weight", hd);
-        a.wo_a = linear(ap + ".wo_a", int64_t(s_.o_groups) * s_.o_lora_rank, s_.group_in_dim());
-        a.wo_b = linear(ap + ".wo_b", D, int64_t(s_.o_groups) * s_.o_lora_rank);
-        const int r = s_.ratio(layer);
-        if (r > 0) {
-            a.has_compressor = true;
-            a.compressor = compressor(ap + ".compressor", r, hd);
+    // tid2eid: each entry an expert id in [0, n_routed_experts).
+    std::vector<int32_t> expert_table(const std::string& name, const tensor_desc& d) {
+        const auto& t = tensor(name, d, {dtype::i64, dtype::i32});
+        std::vector<int32_t> ids(size_t(t.numel()));
+        for (size_t i = 0; i < ids.size(); ++i) {
+            const int64_t e = t.type == dtype::i64 ? reinterpret_cast<const int64_t*>(t.data)[i]
+                                                   : reinterpret_cast<const int32_t*>(t.data)[i];
+            if (e < 0 || e >= s_.n_routed_experts)
+                fail(t.file, ": tensor '", t.name, "': entry ", i, " is expert ", e, ", expected [0, ", s_.n_routed_experts, ")");
+            ids[i] = int32_t(e);
         }
-        if (r == 4) {
-            a.has_indexer = true;
-            a.indexer.wq_b = linear(ap + ".indexer.wq_b", int64_t(s_.index_n_heads) * s_.index_head_dim, q);
-            a.indexer.weights_proj = plain_linear(ap + ".indexer.weights_proj", s_.index_n_heads, D);
-            a.indexer.compressor = compressor(ap + ".indexer.compressor", 4, s_.index_head_dim);
-        }
-        auto& f = b.ffn;
-        const std::string fp = p + ".ffn";
-        const int64_t E = s_.n_routed_experts, I = s_.moe_inter_dim, k = s_.n_activated_experts;
-        f.gate = plain_linear(fp + ".gate", E, D);
-        if (s_.is_hash_layer(layer)) {
-            const auto& t = tensor(fp + ".gate.tid2eid", {s_.vocab_size, k}, {dtype::i64, dtype::i32});
-            f.tid2eid.resize(size_t(t.numel()));
-            for (size_t i = 0; i < f.tid2eid.size(); ++i) {
-                const int64_t e = t.type == dtype::i64 ? reinterpret_cast<const int64_t*>(t.data)[i]
-                                                       : reinterpret_cast<const int32_t*>(t.data)[i];
-                if (e < 0 || e >= E)
-                    fail(t.file, ": tensor '", t.name, "': entry ", i, " is expert ", e, ", expected [0, ", E, ")");
-                f.tid2eid[i] = int32_t(e);
-            }
-        } else {
-            f.gate_bias = vector(fp + ".gate.bias", E);
-        }
-        for (int64_t e = 0; e < E; ++e) {
-            const std::string ep = fp + ".experts." + std::to_string(e);
-            f.experts.push_back({linear(ep + ".w1", I, D), linear(ep + ".w2", D, I), linear(ep + ".w3", I, D)});
-        }
-        f.shared = {linear(fp + ".shared_experts.w1", I, D), linear(fp + ".shared_experts.w2", D, I),
-                    linear(fp + ".shared_experts.w3", I, D)};
-        return b;
+        return ids;
     }
 
     const checkpoint& ck_;

@@ -1,11 +1,16 @@
-// dsv4/runtime/known_models.hpp — opening a checkpoint folder whose config is one of the
-// configs compiled into this program (the tools pick the model type from config.json).
+// dsv4/runtime/known_models.hpp — opening any checkpoint folder: the two routes to a model.
+//
+//   compile-time: dsv4::model<Config>(folder) — the structure is a config type, checked by
+//                 static_assert, with constexpr derived figures (dsv4::Flash, dsv4::Pro).
+//   run-time:     open_model(folder) — the structure is whatever the folder's config.json
+//                 says (io/config_json.hpp shape_from_config), checked by dsv4::validate.
+// Both build the same model_core. open_model names the model after a compiled config when
+// config.json matches one (the tools print it), and otherwise after the config.json.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include <dsv4/config/flash.hpp>
@@ -19,15 +24,15 @@ namespace dsv4 {
 struct known_config {
     std::string name;
     model_shape shape;
-    std::function<std::unique_ptr<model_core>(const std::string&, model_options)> open;
 };
 
 template <class Config>
 known_config make_known(std::string name) {
-    return {std::move(name), shape_of<Config>(),
-            [](const std::string& folder, model_options o) { return std::make_unique<model<Config>>(folder, o); }};
+    static_assert(check_config<Config>());
+    return {std::move(name), shape_of<Config>()};
 }
 
+// The config types compiled into this library, by name.
 inline const std::vector<known_config>& known_configs() {
     static const std::vector<known_config> all = {
         make_known<FlashConfig>("FlashConfig"),           make_known<ProConfig>("ProConfig"),
@@ -38,30 +43,25 @@ inline const std::vector<known_config>& known_configs() {
     return all;
 }
 
-// The compiled config matching `folder`/config.json, or a dsv4::error listing the closest.
-inline const known_config& match_known_config(const std::string& folder) {
-    const auto doc = read_config_json(folder + "/config.json");
-    size_t best = 0, best_diffs = SIZE_MAX;
-    for (size_t i = 0; i < known_configs().size(); ++i) {
-        const auto diffs = config_differences(doc, known_configs()[i].shape);
-        if (diffs.empty()) return known_configs()[i];
-        if (diffs.size() < best_diffs) {
-            best_diffs = diffs.size();
-            best = i;
-        }
-    }
-    std::string names;
-    for (const auto& k : known_configs()) names += (names.empty() ? "" : ", ") + k.name;
-    try {
-        check_config(doc, known_configs()[best].shape, known_configs()[best].name);
-    } catch (const error& e) {
-        fail(folder, "/config.json matches no compiled config (", names, "); the closest:\n", e.what());
-    }
-    fail(folder, "/config.json matches no compiled config");
+// The compiled config a config.json describes, or null.
+inline const known_config* find_known_config(const config_document& doc) {
+    for (const auto& k : known_configs())
+        if (config_differences(doc, k.shape).empty()) return &k;
+    return nullptr;
 }
 
-inline std::unique_ptr<model_core> open_known_model(const std::string& folder, model_options opt = {}) {
-    return match_known_config(folder).open(folder, opt);
+// The model structure of a checkpoint folder: a compiled config's name and shape when its
+// config.json matches one, else the shape config.json describes, named "config.json".
+inline known_config describe_checkpoint(const std::string& folder) {
+    const auto doc = read_config_json(folder + "/config.json");
+    if (const auto* k = find_known_config(doc)) return *k;
+    return {"config.json", shape_from_config(doc)};
+}
+
+// Opens any checkpoint folder whose config.json describes a valid V4 shape.
+inline std::unique_ptr<model_core> open_model(const std::string& folder, model_options opt = {}) {
+    const auto described = describe_checkpoint(folder);
+    return std::make_unique<model_core>(described.shape, described.name, folder, opt);
 }
 
 }  // namespace dsv4

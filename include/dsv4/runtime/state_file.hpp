@@ -1,7 +1,7 @@
 // dsv4/runtime/state_file.hpp — a sequence's whole state saved to / loaded from a file.
 //
 // The file is safetensors (F32 state tensors, I32 token history) with the positions and
-// the model shape's identifying sizes in __metadata__. Loading checks every tensor's shape
+// the model shape's fingerprint (dsv4::fingerprint) in __metadata__. Loading checks every tensor's shape
 // against the model shape and fails with a dsv4::error naming the file and the tensor;
 // writing is atomic (temporary file + rename).
 #pragma once
@@ -13,18 +13,11 @@
 #include <dsv4/error.hpp>
 #include <dsv4/io/safetensors.hpp>
 #include <dsv4/io/safetensors_writer.hpp>
-#include <dsv4/runtime/sequence_state.hpp>
+#include <dsv4/nn/sequence_state.hpp>
 
 namespace dsv4 {
 
 namespace detail {
-
-inline std::string shape_fingerprint(const model_shape& s) {
-    std::string f = std::to_string(s.dim) + "/" + std::to_string(s.n_layers) + "/" + std::to_string(s.n_mtp_layers) + "/" +
-                    std::to_string(s.head_dim) + "/" + std::to_string(s.window_size) + "/" + std::to_string(s.index_head_dim) + "/";
-    for (int l = 0; l < s.n_blocks(); ++l) f += std::to_string(s.ratio(l)) + ",";
-    return f;
-}
 
 // Calls f(name, vector) for every state array; Layers is const for saving, mutable for loading.
 template <class Layers, class F>
@@ -45,6 +38,9 @@ void for_each_layer_tensor(Layers& layers, const std::string& prefix, F&& f) {
 
 // Writes the state (without marks) to `path`.
 inline void save_state(const sequence_state& seq, const model_shape& s, const std::string& path) {
+    if (seq.shape_fingerprint() != fingerprint(s))
+        fail("save_state: ", path, ": the sequence state was made for another model shape (fingerprint ",
+             hex(seq.shape_fingerprint()), ", the given shape's is ", hex(fingerprint(s)), ")");
     std::vector<tensor_to_write> out;
     auto add = [&](const std::string& name, const std::vector<float>& v) {
         out.push_back(tensor_to_write::from(name, dtype::f32, {int64_t(v.size())}, v));
@@ -53,11 +49,11 @@ inline void save_state(const sequence_state& seq, const model_shape& s, const st
     detail::for_each_layer_tensor(seq.mtp_layers(), "mtp.", add);
     out.push_back(tensor_to_write::from("tokens", dtype::i32, {int64_t(seq.tokens().size())}, seq.tokens()));
     write_safetensors(path, std::move(out),
-                      {{"dsv4.state", "1"},
+                      {{"dsv4.state", "2"},
                        {"position", std::to_string(seq.position())},
                        {"mtp_position", std::to_string(seq.mtp_position())},
                        {"capacity", std::to_string(seq.capacity())},
-                       {"shape", detail::shape_fingerprint(s)}});
+                       {"shape", hex(fingerprint(s))}});
 }
 
 inline sequence_state load_state(const model_shape& s, const std::string& path) {
@@ -68,9 +64,10 @@ inline sequence_state load_state(const model_shape& s, const std::string& path) 
         if (it == md.end()) fail(path, ": not a dsv4 sequence state (metadata '", k, "' missing)");
         return it->second;
     };
-    field("dsv4.state");
-    if (field("shape") != detail::shape_fingerprint(s))
-        fail(path, ": state was saved for model shape ", field("shape"), ", this model is ", detail::shape_fingerprint(s));
+    if (field("dsv4.state") != "2") fail(path, ": sequence state format ", field("dsv4.state"), ", expected 2");
+    if (field("shape") != hex(fingerprint(s)))
+        fail(path, ": state was saved for the model shape with fingerprint ", field("shape"), ", this model's is ",
+             hex(fingerprint(s)));
     auto number = [&](const char* k) {
         try {
             return std::stoll(field(k));
@@ -105,7 +102,7 @@ inline sequence_state load_state(const model_shape& s, const std::string& path) 
     // entry counts must agree with the position
     for (size_t l = 0; l < seq.layers().size(); ++l) {
         const auto& L = seq.layers()[l];
-        if (L.ratio > 0 && L.compressed.size() != size_t(position / L.ratio) * size_t(s.head_dim))
+        if (L.compressor.ratio > 0 && L.compressed.size() != size_t(position / L.ratio) * size_t(s.head_dim))
             fail(path, ": layer ", l, " holds ", L.compressed.size() / size_t(s.head_dim), " compressed entries, position ",
                  position, " implies ", position / L.ratio);
     }

@@ -17,16 +17,27 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string_view>
 
 #include <dsv4/error.hpp>
 
 namespace dsv4 {
 
-// ---------------------------------------------------------------- bf16
-struct bf16 {
-    uint16_t bits = 0;
-};
+// How a matrix is stored (and so which kernel reads it): plain f32, bf16, FP8 e4m3 with
+// 128x128 e8m0 block scales, or packed FP4 e2m1 with 1x32 e8m0 scales.
+enum class weight_format : uint8_t { f32, bf16, fp8_e4m3, fp4_e2m1 };
 
+constexpr std::string_view to_string(weight_format f) {
+    switch (f) {
+        case weight_format::f32: return "f32";
+        case weight_format::bf16: return "bf16";
+        case weight_format::fp8_e4m3: return "fp8";
+        case weight_format::fp4_e2m1: return "fp4";
+    }
+    return "?";
+}
+
+// ---------------------------------------------------------------- bf16
 constexpr float decode_bf16(uint16_t bits) noexcept {
     return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
 }

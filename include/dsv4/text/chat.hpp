@@ -1,6 +1,6 @@
 // dsv4/text/chat.hpp — DeepSeek-V4 chat format: prompt encoding, completion parsing, streaming.
 //
-// One include for the whole chat layer (see ENCODING.md for the format):
+// One include for the whole chat layer (see docs/spec/ENCODING.md for the format):
 //   chat_tokens.hpp  special-token strings and the reasoning-mode enums,
 //   pyjson.hpp       JSON read/written with Python's rules (exact prompts need them),
 //   chat_encode.hpp  messages -> prompt text (encode_messages),

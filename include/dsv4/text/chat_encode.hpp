@@ -1,14 +1,14 @@
 // dsv4/text/chat_encode.hpp — DeepSeek-V4 prompt encoding: OpenAI-style messages -> prompt text.
 //
 // V4 ships no Jinja template; the official format is the Python `encode_messages` of
-// `encoding/encoding_dsv4.py`, restated in ENCODING.md and pinned byte-for-byte by the golden
+// `encoding/encoding_dsv4.py`, restated in docs/spec/ENCODING.md and pinned byte-for-byte by the golden
 // vectors in tests/data/golden-encoding. The steps follow that document:
 //   1. normalise context and messages separately (tool results become user messages,
 //      adjacent user-side messages merge into one turn of blocks),
 //   2. re-order tool results by the order of the calls that asked for them,
 //   3. decide whether earlier reasoning is dropped (thinking mode, no tools declared),
 //   4. render the new messages, each followed by the transition that opens the next turn.
-// Input quirks of the official code are reproduced where ENCODING.md says so (merged user
+// Input quirks of the official code are reproduced where docs/spec/ENCODING.md says so (merged user
 // messages lose their task, a dropped developer message is not validated, the render count of
 // §7); inputs that upstream would turn into Python `str()` noise are rejected instead, with a
 // dsv4::error naming the message (`messages[2].content: ...`).

@@ -1,6 +1,6 @@
 // dsv4/text/chat_parse.hpp — DeepSeek-V4 completion parsing: generated text -> assistant message.
 //
-// Mirrors the official `parse_message_from_completion_text` (ENCODING.md §8): the text of one
+// Mirrors the official `parse_message_from_completion_text` (docs/spec/ENCODING.md §8): the text of one
 // assistant turn is cut with a "find the earliest of these markers" primitive into reasoning
 // (thinking mode), content and an optional DSML tool-call block, with the same leniencies
 // (truncated blocks, non-JSON `string="false"` values) and the same rejections as the

@@ -1,6 +1,6 @@
 // dsv4/text/pyjson.hpp — JSON read and written the way CPython's `json` module does it.
 //
-// The DeepSeek-V4 chat format (docs: ENCODING.md §5.4) serialises tool schemas,
+// The DeepSeek-V4 chat format (docs/spec/ENCODING.md §5.4) serialises tool schemas,
 // response formats and tool-call arguments with Python's `json.dumps(..., ensure_ascii=False)`
 // and re-reads tool-call arguments with `json.loads`. Byte-exact prompts therefore need
 // Python's rules where they differ from nlohmann-json's defaults:

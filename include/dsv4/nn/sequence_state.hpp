@@ -1,10 +1,12 @@
-// dsv4/runtime/sequence_state.hpp — everything one sequence carries between calls.
+// dsv4/nn/sequence_state.hpp — everything one sequence carries between calls.
 //
 // Per layer: the raw-window ring (token at position p in slot p mod W), the compressed
 // KV entries emitted so far (entry i pools source block [i*r, (i+1)*r)), the indexer's
 // compressed keys (CSA layers), and each compressor's partial-block state: `kv` and
-// `score` rows of [coff*r, coff*d] f32 (overlap: rows [0, r) = previous block, [r, 2r) =
-// current; otherwise a ring by p mod r), reset to 0 / -inf for a new sequence.
+// `score` rows of [coff*r, coff*d] f32 (CSA overlap, coff 2: rows [0, r) = previous block,
+// [r, 2r) = current; HCA, coff 1: a ring by p mod r), reset to 0 / -inf for a new sequence.
+// A state belongs to the model shape that made it (its fingerprint); the model refuses a
+// state of any other shape.
 // The MTP block has its own window state and position. bytes() is exact accounting of
 // the storage held.
 //
@@ -13,8 +15,8 @@
 // compressor partial blocks at a position, plus how many compressed entries existed then
 // (compressed entries are append-only, so truncating them restores them exactly).
 // model_core::rewind(seq, p) restores the latest mark at or before p (position 0 is always
-// available) and re-feeds the recorded tokens up to p. save()/load() write and read the
-// whole state as a safetensors file.
+// available) and re-feeds the recorded tokens up to p. runtime/state_file.hpp writes and
+// reads the whole state as a safetensors file.
 #pragma once
 
 #include <algorithm>
@@ -26,6 +28,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include <xtensor/xadapt.hpp>
+
 #include <dsv4/config/config.hpp>
 #include <dsv4/error.hpp>
 
@@ -34,25 +38,43 @@ namespace dsv4 {
 struct compressor_state {
     int ratio = 0;
     int width = 0;  // d: entry width
-    int coff = 1;   // 2 when overlapping (ratio 4)
+    int coff = 1;   // 2 when overlapping (CSA)
     std::vector<float> kv, score;
 
-    void init(int r, int d) {
+    void init(int r, int d, int overlap_coff) {
         ratio = r;
         width = d;
-        coff = r == 4 ? 2 : 1;
+        coff = overlap_coff;
         kv.assign(size_t(coff * r) * size_t(coff * d), 0.0f);
         score.assign(kv.size(), -std::numeric_limits<float>::infinity());
     }
     size_t row_width() const { return size_t(coff * width); }
 };
 
+namespace detail {
+// [rows, width] xtensor view of a vector of whole rows (no copy).
+template <class V>
+auto rows_of(V& v, size_t width) {
+    const size_t rows = width ? v.size() / width : 0;
+    return xt::adapt(v.data(), rows * width, xt::no_ownership(), std::array<size_t, 2>{rows, width});
+}
+}  // namespace detail
+
 struct layer_state {
     int ratio = 0;
+    size_t head_dim = 0, index_head_dim = 0;
     std::vector<float> window;       // [W, head_dim]
     std::vector<float> compressed;   // [entries, head_dim]
     std::vector<float> index_keys;   // [entries, index_head_dim] (CSA)
     compressor_state compressor, index_compressor;
+
+    // The same storage as xtensor (zero-copy views; valid until the state next grows).
+    auto window_rows() { return detail::rows_of(window, head_dim); }
+    auto window_rows() const { return detail::rows_of(window, head_dim); }
+    auto compressed_entries() { return detail::rows_of(compressed, head_dim); }
+    auto compressed_entries() const { return detail::rows_of(compressed, head_dim); }
+    auto index_key_entries() { return detail::rows_of(index_keys, index_head_dim); }
+    auto index_key_entries() const { return detail::rows_of(index_keys, index_head_dim); }
 
     // bytes of state held (sizes, not reservations: reserved pages are never touched)
     size_t bytes() const {
@@ -76,7 +98,7 @@ struct sequence_mark {
 class sequence_state {
 public:
     sequence_state() = default;
-    sequence_state(const model_shape& s, int64_t capacity) : capacity_(capacity) {
+    sequence_state(const model_shape& s, int64_t capacity) : shape_fingerprint_(fingerprint(s)), capacity_(capacity) {
         if (capacity < 1) fail("sequence_state: capacity must be at least 1 token, got ", capacity);
         layers_.resize(size_t(s.n_layers));
         mtp_.resize(size_t(s.n_mtp_layers));
@@ -85,14 +107,16 @@ public:
         // ever reallocates, so the resident size stays the size of the state, never twice it.
         auto init = [&](layer_state& l, int layer) {
             l.ratio = s.ratio(layer);
+            l.head_dim = size_t(s.head_dim);
+            l.index_head_dim = s.has_indexer(layer) ? size_t(s.index_head_dim) : 0;
             l.window.assign(size_t(s.window_size) * size_t(s.head_dim), 0.0f);
-            if (l.ratio > 0) {
-                l.compressor.init(l.ratio, s.head_dim);
+            if (s.has_compressor(layer)) {
+                l.compressor.init(l.ratio, s.head_dim, s.compressor_coff(layer));
                 l.compressed.reserve(size_t(capacity / l.ratio) * size_t(s.head_dim));
             }
-            if (l.ratio == 4) {
-                l.index_compressor.init(4, s.index_head_dim);
-                l.index_keys.reserve(size_t(capacity / 4) * size_t(s.index_head_dim));
+            if (s.has_indexer(layer)) {
+                l.index_compressor.init(l.ratio, s.index_head_dim, 2);
+                l.index_keys.reserve(size_t(capacity / l.ratio) * size_t(s.index_head_dim));
             }
         };
         try {
@@ -106,6 +130,8 @@ public:
         }
     }
 
+    // Digest of the model shape this state was made for (dsv4::fingerprint).
+    uint64_t shape_fingerprint() const { return shape_fingerprint_; }
     int64_t position() const { return position_; }          // tokens the main model has consumed
     int64_t mtp_position() const { return mtp_position_; }  // tokens the MTP block has consumed
     int64_t capacity() const { return capacity_; }
@@ -139,8 +165,8 @@ public:
     }
     const std::vector<sequence_mark>& marks() const { return marks_; }
 
-    // Back to the state at mark `m` (which must be one of this sequence's marks); later marks
-    // and tokens are dropped. Returns false when no mark is at or before `position`.
+    // Back to the latest mark at or before `position`; later marks and tokens are dropped.
+    // Returns false (and changes nothing) when no mark is at or before `position`.
     bool restore_latest_mark(int64_t position) {
         const sequence_mark* best = nullptr;
         for (const auto& k : marks_)
@@ -195,10 +221,12 @@ private:
         std::fill(l.window.begin(), l.window.end(), 0.0f);
         l.compressed.clear();
         l.index_keys.clear();
-        if (l.compressor.ratio) l.compressor.init(l.compressor.ratio, l.compressor.width);
-        if (l.index_compressor.ratio) l.index_compressor.init(l.index_compressor.ratio, l.index_compressor.width);
+        if (l.compressor.ratio) l.compressor.init(l.compressor.ratio, l.compressor.width, l.compressor.coff);
+        if (l.index_compressor.ratio)
+            l.index_compressor.init(l.index_compressor.ratio, l.index_compressor.width, l.index_compressor.coff);
     }
 
+    uint64_t shape_fingerprint_ = 0;  // 0: a default-constructed state, of no shape
     int64_t position_ = 0;
     int64_t mtp_position_ = 0;
     int64_t capacity_ = 0;

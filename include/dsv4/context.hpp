@@ -1,4 +1,4 @@
-// dsv4/runtime/context.hpp — the one owner of threads: a oneTBB arena of a fixed size.
+// dsv4/context.hpp — the one owner of threads: a oneTBB arena of a fixed size.
 //
 // Kernels never spawn threads; model code asks the context to split an index range
 // [0, n) into chunks and run them. Each output element is computed by exactly one chunk
