@@ -4,7 +4,9 @@
 //                              the streaming-read bandwidth every decode figure is divided by.
 //   gemm/dsv4_f32/NxK          prefill product y[512, N] = x[512, K] · Wᵀ with f32 weights,
 //   gemm/dsv4_bf16/NxK         the same with bf16 weights (dsv4::nn::linear on a context),
-//   gemm/dsv4_bf16dot/NxK      bf16 weights on the opt-in AVX512-BF16 kernel (bf16 activations),
+//   gemm/dsv4_bf16dot/NxK      the shapes of BF16 tensors (head, gate, compressors) as the model
+//                              runs them under quantize_activations: activations rounded to bf16,
+//                              the AVX512-BF16 GEMM (linear_bf16.hpp) through dsv4::nn::linear,
 //   gemm_openblas/f32/NxK      the anchor: cblas_sgemm on the same f32 shape. Run it in its own
 //                              process with OPENBLAS_CORETYPE=SkylakeX (bench/report does); the
 //                              core OpenBLAS chose is in the context as openblas_corename.
@@ -35,7 +37,6 @@
 #include <xsimd/xsimd.hpp>
 
 #include <dsv4/kernels/linear.hpp>
-#include <dsv4/kernels/linear_bf16.hpp>
 #include <dsv4/nn/ops.hpp>
 #include <dsv4/context.hpp>
 #include <dsv4/tensor/number_formats.hpp>
@@ -167,9 +168,9 @@ gemm_data& gemm_inputs(size_t N, size_t K) {
     return *slot;
 }
 
-// dsv4 prefill GEMM: f32 or bf16 weights through nn::linear (f32 activations, the default), or
-// with bf16_dot the opt-in AVX512-BF16 kernel (activations rounded to bf16) split over the
-// threads in one chunk of output rows each (the activations packed once per product).
+// dsv4 prefill GEMM through nn::linear: f32 or bf16 weights with f32 activations (the default),
+// or with bf16_dot bf16 weights whose input rounding is bf16 (quantize_activations), which
+// linear_rows runs on the AVX512-BF16 GEMM (the activations packed once per product, timed).
 void gemm_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f, bool bf16_dot = false) {
     auto& d = gemm_inputs(N, K);
     linear_weight w;
@@ -177,21 +178,14 @@ void gemm_dsv4(benchmark::State& state, size_t N, size_t K, weight_format f, boo
     w.data = f == weight_format::f32 ? static_cast<const void*>(d.w.data()) : static_cast<const void*>(d.wb.data());
     w.out = N;
     w.in = K;
+    if (bf16_dot) w.input = kernels::input_rounding::bf16;
+    if (bf16_dot && !kernels::bf16dot_gemm_available(w)) {
+        state.SkipWithError("this build has no AVX512-BF16: bf16-rounded products run the float GEMM");
+        return;
+    }
     std::fill(d.y.begin(), d.y.end(), 0.0f);
-    const size_t T = size_t(ctx().threads()), chunk = ((N + T - 1) / T + 31) / 32 * 32;
-    kernels::bf16_activations packed;  // bf16dot: the activations packed once per product, inside the timing
     for (auto _ : state) {
-        if (bf16_dot) {
-            kernels::size_bf16_activations(prefill_rows, K, packed);
-            ctx().parallel_for(prefill_rows, prefill_rows / T, [&](size_t m0, size_t m1) {
-                kernels::pack_bf16_rows(d.x.data(), K, m0, m1, packed);
-            });
-            ctx().parallel_for(N, chunk, [&](size_t n0, size_t n1) {
-                kernels::linear_rows_bf16_dot(packed, w, n0, n1, d.y.data() + n0, N);
-            });
-        }
-        else
-            nn::linear(ctx(), d.x.data(), prefill_rows, w, d.y.data());
+        nn::linear(ctx(), d.x.data(), prefill_rows, w, d.y.data());
         benchmark::ClobberMemory();
     }
     std::string why;
@@ -341,6 +335,7 @@ std::string shape_name(int64_t N, int64_t K) { return std::to_string(N) + "x" + 
 
 void register_all() {
     benchmark::RegisterBenchmark("bandwidth/stream_read", stream_read)->UseRealTime()->Unit(benchmark::kMillisecond);
+    const auto stored = bench::distinct_stored();
     for (const auto& [nk, uses] : bench::distinct_shapes()) {
         const auto [N, K] = nk;
         const std::string label = uses;
@@ -352,13 +347,16 @@ void register_all() {
                                                    });
             b->UseRealTime()->Unit(benchmark::kMillisecond);
         }
-        benchmark::RegisterBenchmark(("gemm/dsv4_bf16dot/" + shape_name(N, K)).c_str(),
-                                     [=](benchmark::State& s) {
-                                         s.SetLabel(label);
-                                         gemm_dsv4(s, size_t(N), size_t(K), weight_format::bf16, true);
-                                     })
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
+        // the BF16 tensors of this shape, the products that take the bf16 dot-product GEMM
+        const auto bf16_uses = stored.find({N, K, weight_format::bf16});
+        if (bf16_uses != stored.end())
+            benchmark::RegisterBenchmark(("gemm/dsv4_bf16dot/" + shape_name(N, K)).c_str(),
+                                         [=, uses = bf16_uses->second](benchmark::State& s) {
+                                             s.SetLabel(uses);
+                                             gemm_dsv4(s, size_t(N), size_t(K), weight_format::bf16, true);
+                                         })
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
         benchmark::RegisterBenchmark(("gemm_openblas/f32/" + shape_name(N, K)).c_str(),
                                      [=](benchmark::State& s) {
                                          s.SetLabel(label);
@@ -367,7 +365,7 @@ void register_all() {
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
     }
-    for (const auto& [nkf, uses] : bench::distinct_stored()) {
+    for (const auto& [nkf, uses] : stored) {
         const auto [N, K, f] = nkf;
         const std::string label = uses, fname(to_string(f)), shape = shape_name(N, K);
         benchmark::RegisterBenchmark(("gemv/dsv4_" + fname + "/" + shape).c_str(),

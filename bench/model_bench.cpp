@@ -4,7 +4,8 @@
 //   model/info                   weight bytes read per decoded token (the roofline's denominator)
 //   model/prefill/512            one 512-token prompt into a fresh sequence (tokens/s)
 //   model/decode/64              64 single-token steps from an empty sequence (tokens/s)
-//   model/decode_actquant/64     the same with model_options::quantize_activations
+//   model/prefill_actquant/512   model/prefill/512 with model_options::quantize_activations
+//   model/decode_actquant/64     model/decode/64 with model_options::quantize_activations
 //   model/decode_vs_context      decode steps at contexts 2K..64K (median step time), and the state
 //                                bytes at each against the config's KV formula. The state at C is
 //                                built to size: every per-layer buffer gets the size it has after C
@@ -307,6 +308,7 @@ void register_all() {
     benchmark::RegisterBenchmark("model/info", model_info)->Iterations(1);
     benchmark::RegisterBenchmark("model/prefill", [](benchmark::State& s) { feed_tokens(s, 512); })->Arg(512)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("model/decode", [](benchmark::State& s) { feed_tokens(s, 1); })->Arg(64)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("model/prefill_actquant", [](benchmark::State& s) { feed_tokens(s, 512, true); })->Arg(512)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("model/decode_actquant", [](benchmark::State& s) { feed_tokens(s, 1, true); })->Arg(64)->Iterations(q ? 1 : 3)->UseRealTime()->Unit(benchmark::kMillisecond);
     const std::vector<int64_t> contexts = q ? std::vector<int64_t>{2048, 16384, 65536}
                                             : std::vector<int64_t>{2048, 4096, 8192, 16384, 32768, 65536};

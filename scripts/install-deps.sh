@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian (bookworm) packages dsv4 builds with, when any is missing.
+# --bench: also what bench/report needs beyond the build (matplotlib draws its plot).
 set -euo pipefail
 packages=(build-essential cmake pkg-config git
           libxtensor-dev libxsimd-dev xtl-dev libtbb-dev nlohmann-json3-dev libpcre2-dev
           libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
           clang libclang-rt-14-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(python3-matplotlib) ;;
+    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

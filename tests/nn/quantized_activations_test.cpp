@@ -1,8 +1,9 @@
 // model_options::quantize_activations on a release-layout model (FP8 dense, FP4 experts,
 // BF16 plain projections) whose widths are whole 128-blocks, so decode takes the quantised
-// GEMVs while prefill runs the float kernels on the same rounded inputs: the two must agree
-// like any two summation orders; the thread count must not change a bit; and the logits
-// must stay near the float model's (cosine > 0.9) without equalling them.
+// GEMVs while prefill runs the float kernels on the same rounded inputs (and, where the CPU has
+// AVX512-BF16, the bf16 dot-product GEMM for the BF16 projections): the two must agree like any
+// two summation orders; the thread count must not change a bit; and the logits must stay near
+// the float model's (cosine > 0.9) without equalling them.
 // The same checks on the golden flash-mini-fp8 checkpoint cover widths that are not.
 #include <dsv4/config/mini.hpp>
 #include <dsv4/nn/model.hpp>
@@ -93,6 +94,36 @@ TEST_F(QuantizedActivations, DecodeAgreesWithRePrefillAndStaysNearTheFloatModel)
         // percent of their range on random weights; a wrong scale or element order would
         // leave them unrelated (cosine near 0). Measured: 0.96 to 0.997.
         EXPECT_GT(cosine(row, float_row), 0.9) << "step " << j;
+    }
+}
+
+// A layer's projections of one prefill input in one parallel region, as attention runs them:
+// the BF16 compressor projections equal bf16(x) · W (a double-precision reference) within the
+// f32 rounding of their sums, whichever kernel the CPU runs them on.
+TEST_F(QuantizedActivations, PrefillBf16ProjectionsMultiplyTheRoundedInput) {
+    dsv4::model<blocks_config> q(dir(), {.threads = 1, .quantize_activations = true});
+    const auto& a = q.weights().layers[0].attn;  // compress ratio 4: BF16 wkv and wgate
+    ASSERT_EQ(a.compressor.wkv.format, dsv4::weight_format::bf16);
+    const size_t M = 24, K = blocks_config::dim;
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    std::vector<float> x(M * K);
+    for (auto& v : x) v = u(rng);
+    std::vector<float> kv(M * a.compressor.wkv.out), gate(M * a.compressor.wgate.out), qr(M * a.wq_a.out);
+    dsv4::context ctx(2);
+    dsv4::nn::linear_many(ctx, x.data(), M, {{&a.wq_a, qr.data()}, {&a.compressor.wkv, kv.data()}, {&a.compressor.wgate, gate.data()}});
+    for (const auto& [w, y] : {std::pair{&a.compressor.wkv, &kv}, std::pair{&a.compressor.wgate, &gate}}) {
+        const auto* wb = static_cast<const uint16_t*>(w->data);
+        for (size_t m = 0; m < M; ++m)
+            for (size_t n = 0; n < w->out; ++n) {
+                double ref = 0, magnitude = 0;
+                for (size_t k = 0; k < K; ++k) {
+                    const double p = double(dsv4::decode_bf16(dsv4::encode_bf16(x[m * K + k]))) * double(dsv4::decode_bf16(wb[n * K + k]));
+                    ref += p;
+                    magnitude += std::fabs(p);
+                }
+                ASSERT_NEAR((*y)[m * w->out + n], ref, double(K) * 0x1p-24 * magnitude) << m << ", " << n;
+            }
     }
 }
 

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -253,8 +254,57 @@ inline void to_fp4_order(const uint16_t* in, size_t K, uint16_t* out) noexcept {
             for (size_t i = 0; i < 32; ++i) out[g + 32 * r + i] = in[g + 4 * i + r];
 }
 
-// One activation row (M = 1) prepared once for every decode product that reads it on the
-// bf16 dot-product kernels (gemv_bf16dot.hpp), so a row split over threads is prepared once.
+// Activation rows as bf16 pairs: data[m * pairs + p] = bf16(x[m, 2p]) | bf16(x[m, 2p+1]) << 16
+// (round to nearest even, as encode_bf16), packed once and shared by every row range.
+struct bf16_activations {
+    std::vector<uint32_t> data;
+    size_t M = 0, K = 0, pairs = 0;
+};
+
+// Sizes out for M rows of K (zeroed: an odd K's last high half stays 0).
+inline void size_bf16_activations(size_t M, size_t K, bf16_activations& out) {
+    out.M = M;
+    out.K = K;
+    out.pairs = (K + 1) / 2;
+    out.data.assign(M * out.pairs, 0);
+}
+
+// Packs rows [m0, m1) of x into a sized `out` (row ranges may be packed by different threads).
+inline void pack_bf16_rows(const float* x, size_t ldx, size_t m0, size_t m1, bf16_activations& out) noexcept {
+    const size_t K = out.K;
+    auto* words = reinterpret_cast<uint16_t*>(out.data.data());  // little endian: word 2p is the low half
+    for (size_t m = m0; m < m1; ++m) {
+        const float* xm = x + m * ldx;
+        uint16_t* wm = words + m * 2 * out.pairs;
+        size_t k = 0;
+#if defined(__AVX512F__)
+        // encode_bf16 on 16 lanes: round to nearest even in integer arithmetic, NaN made quiet
+        for (; k + 16 <= K; k += 16) {
+            const __m512i u = _mm512_loadu_si512(xm + k);
+            const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+            const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd)), 16);
+            const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                                          _mm512_set1_epi32(0x7F800000));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(wm + k), _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet)));
+        }
+#endif
+        for (; k < K; ++k) {
+            const uint16_t v = encode_bf16(xm[k]);
+            std::memcpy(wm + k, &v, sizeof v);  // into uint32_t storage: no uint16_t lvalue
+        }
+    }
+}
+
+inline void pack_bf16_activations(const float* x, size_t ldx, size_t M, size_t K, bf16_activations& out) {
+    size_bf16_activations(M, K, out);
+    pack_bf16_rows(x, ldx, 0, M, out);
+}
+
+// Activation rows prepared once for every product that reads them on the bf16 dot-product
+// kernels, so rows split over threads are prepared once: one decode row (M = 1) for the GEMVs
+// (gemv_bf16dot.hpp, prepare), or prefill rows (M > 4) rounded to bf16 for the GEMM of BF16
+// weights (linear_bf16.hpp, prepare_bf16_pairs).
 struct rounded_row {
     // 64-byte aligned: the kernels load whole cache lines of these (a line-crossing load costs two)
     using words = std::vector<uint16_t, xsimd::aligned_allocator<uint16_t, 64>>;
@@ -266,18 +316,31 @@ struct rounded_row {
     words xb;         // bf16: bf16(x), natural order
     words split;      // no rounding: [3][K] exact bf16 parts of x (split_row_bf16x3)
     words split_fp4;  // the same, each part in the FP4 kernel's order
+    bf16_activations pairs;  // prefill rows: bf16(x) packed in pairs (M = pairs.M rows)
 
+    void clear() {
+        q.clear();
+        q_fp4.clear();
+        xb.clear();
+        split.clear();
+        split_fp4.clear();
+        pairs.data.clear();
+        pairs.M = pairs.K = pairs.pairs = 0;
+    }
+    // M rows of K (row stride K) rounded to bf16 for the bf16 dot-product GEMM
+    void prepare_bf16_pairs(const float* x_in, size_t M, size_t K_in) {
+        clear();
+        x = x_in;
+        K = K_in;
+        pack_bf16_activations(x, K, M, K, pairs);
+    }
     // fp8 / bf16: the roundings to prepare; fp4_order: also lay rows out for FP4 weights;
     // exact: the exact split, for products that keep x in f32 (input_rounding::none)
     void prepare(const float* x_in, size_t K_in, bool fp8, bool bf16, bool fp4_order = true, bool exact = false) {
         x = x_in;
         K = K_in;
         const bool fp4_layout = fp4_order && K % 128 == 0;
-        q.clear();
-        q_fp4.clear();
-        xb.clear();
-        split.clear();
-        split_fp4.clear();
+        clear();
         if (fp8) {
             q.resize(K);
             scales.resize((K + act_quant_block - 1) / act_quant_block);
@@ -300,9 +363,11 @@ struct rounded_row {
             }
         }
     }
-    // Whether this row is the prepared input of decode products with w (what prepare laid out).
-    bool serves(const linear_weight& w) const {
+    // Whether these are the prepared input of products of M rows with w: decode (M = 1, what
+    // prepare laid out) or prefill rows packed by prepare_bf16_pairs.
+    bool serves(const linear_weight& w, size_t M = 1) const {
         if (K != w.in) return false;
+        if (M != 1) return w.input == input_rounding::bf16 && pairs.M == M && pairs.K == K;
         const bool fp4 = w.format == weight_format::fp4_e2m1;
         switch (w.input) {
             case input_rounding::fp8_blocks: return (fp4 ? q_fp4.size() : q.size()) == K;

@@ -37,6 +37,7 @@
 #include <dsv4/kernels/act_quant.hpp>
 #include <dsv4/kernels/avx512_util.hpp>
 #include <dsv4/kernels/gemv_bf16dot.hpp>
+#include <dsv4/kernels/linear_bf16.hpp>
 #include <dsv4/kernels/linear_weight.hpp>
 #include <dsv4/kernels/simd.hpp>
 #include <dsv4/tensor/number_formats.hpp>
@@ -433,11 +434,12 @@ inline void gemm_rows(const float* x, size_t ldx, size_t M, const linear_weight&
 
 // y[m*ldy + (n - n0)] = x[m] · W[n] for m < M, n in [n0, n1). scratch: K floats.
 // Decode rows (M = 1) of FP8/FP4 weights (and, with rounded input, BF16) go to the bf16
-// dot-product GEMVs (gemv_bf16dot.hpp) where the build has them, taking `rounded` when the
-// caller has prepared x once for all its row ranges. With w.input set
+// dot-product GEMVs (gemv_bf16dot.hpp) where the build has them, and prefill rows (M > 4) of
+// BF16 weights with bf16-rounded input to the bf16 dot-product GEMM (linear_bf16.hpp); both
+// take `rounded` when the caller has prepared x once for all its row ranges. With w.input set
 // (model_options::quantize_activations) the input is rounded as the official inference does
-// (act_quant.hpp); other M use the float kernels on the rounded values (the same products,
-// summed in another order).
+// (act_quant.hpp); other cases use the float kernels on the rounded values (the same
+// products, summed in another order).
 inline void linear_rows(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1, float* y,
                         size_t ldy, float* scratch, const rounded_row* rounded = nullptr) {
     if (M == 0 || n0 >= n1) return;
@@ -450,6 +452,13 @@ inline void linear_rows(const float* x, size_t ldx, size_t M, const linear_weigh
             prepare_for_bf16dot(local, x, just_w);
             gemv_bf16dot(local, w, n0, n1, y);
         }
+        return;
+    }
+    if (M > detail::max_gemv_rows && bf16dot_gemm_available(w)) {
+        if (rounded != nullptr && rounded->x == x && ldx == w.in && rounded->serves(w, M))
+            linear_rows_bf16_dot(rounded->pairs, w, n0, n1, y, ldy);
+        else
+            linear_rows_bf16_dot(x, ldx, M, w, n0, n1, y, ldy);
         return;
     }
     if (w.input != input_rounding::none) {

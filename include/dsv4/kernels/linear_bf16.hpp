@@ -1,85 +1,72 @@
 // dsv4/kernels/linear_bf16.hpp — prefill GEMM for BF16 weights on AVX512-BF16 dot products.
 //
-//   x: [M, K] f32 rows (rounded to bf16 here, round-to-nearest-even), W: [N, K] bf16,
+//   xb: [M, K] activations rounded to bf16 (bf16_activations, act_quant.hpp), W: [N, K] bf16,
 //   y[m*ldy + (n - n0)] = Σ_k bf16(x[m,k]) · W[n,k]  (products exact, f32 accumulation)
 //
+// The model's BF16 products (head, gate, compressors) under model_options::quantize_activations
+// take bf16 activations, as the official inference does; linear_rows sends their prefill rows
+// (M > 4) here where the build has AVX512-BF16 (bf16dot_gemm_available). Products of two bf16
+// values are exact in f32, so this is the math of the float GEMM on the rounded rows, summed in
+// another order; the default (f32 activations) never comes here.
 // vdpbf16ps multiplies 32 bf16 pairs per instruction (2x the multiply-adds of an f32 FMA),
 // so a 32-column panel of W is packed as k-pairs ([K/2][32] dwords, each = W[n,2p] | W[n,2p+1]<<16)
 // and an MRx32 register tile broadcasts one activation pair per row. The activations are packed
-// into bf16 pairs once per product (bf16_activations), not once per thread's row range. Rounding activations to
-// bf16 is a precision choice (about 3 significant digits per input): the float path
-// (linear.hpp) stays the default; this kernel is for callers who opt into it. Without
-// AVX512-BF16 it falls back to the same math in scalar code.
+// into bf16 pairs once per product (rounded_row::prepare_bf16_pairs before the parallel region),
+// not once per thread's row range. vdpbf16ps treats subnormal inputs and results as zero (it
+// ignores MXCSR): bf16 values below 2^-126 count as 0. Without AVX512-BF16 the kernel falls back
+// to the same math in scalar code (linear_rows then keeps the float GEMM, which is faster).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <utility>
 #include <vector>
+
+#include <xsimd/memory/xsimd_aligned_allocator.hpp>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
 #include <dsv4/error.hpp>
+#include <dsv4/kernels/act_quant.hpp>
 #include <dsv4/kernels/avx512_util.hpp>
-#include <dsv4/kernels/linear.hpp>
+#include <dsv4/kernels/linear_weight.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
 DSV4_INTRINSICS_BEGIN
 
 namespace dsv4::kernels {
 
-// Activation rows as bf16 pairs: data[m * pairs + p] = bf16(x[m, 2p]) | bf16(x[m, 2p+1]) << 16
-// (round to nearest even, as encode_bf16), packed once and shared by every row range.
-struct bf16_activations {
-    std::vector<uint32_t> data;
-    size_t M = 0, K = 0, pairs = 0;
-};
-
-// Sizes out for M rows of K (zeroed: an odd K's last high half stays 0).
-inline void size_bf16_activations(size_t M, size_t K, bf16_activations& out) {
-    out.M = M;
-    out.K = K;
-    out.pairs = (K + 1) / 2;
-    out.data.assign(M * out.pairs, 0);
-}
-
-// Packs rows [m0, m1) of x into a sized `out` (row ranges may be packed by different threads).
-inline void pack_bf16_rows(const float* x, size_t ldx, size_t m0, size_t m1, bf16_activations& out) noexcept {
-    const size_t K = out.K;
-    auto* words = reinterpret_cast<uint16_t*>(out.data.data());  // little endian: word 2p is the low half
-    for (size_t m = m0; m < m1; ++m) {
-        const float* xm = x + m * ldx;
-        uint16_t* wm = words + m * 2 * out.pairs;
-        size_t k = 0;
-#if defined(__AVX512F__)
-        // encode_bf16 on 16 lanes: round to nearest even in integer arithmetic, NaN made quiet
-        for (; k + 16 <= K; k += 16) {
-            const __m512i u = _mm512_loadu_si512(xm + k);
-            const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-            const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd)), 16);
-            const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
-                                                          _mm512_set1_epi32(0x7F800000));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(wm + k), _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet)));
-        }
+// Whether prefill rows (M > 4) of this weight take the GEMM below (else: the float GEMM).
+inline bool bf16dot_gemm_available(const linear_weight& w) noexcept {
+#if defined(__AVX512BF16__)
+    return w.format == weight_format::bf16 && w.input == input_rounding::bf16;
+#else
+    (void)w;
+    return false;
 #endif
-        for (; k < K; ++k) {
-            const uint16_t v = encode_bf16(xm[k]);
-            std::memcpy(wm + k, &v, sizeof v);  // into uint32_t storage: no uint16_t lvalue
-        }
-    }
 }
 
-inline void pack_bf16_activations(const float* x, size_t ldx, size_t M, size_t K, bf16_activations& out) {
-    size_bf16_activations(M, K, out);
-    pack_bf16_rows(x, ldx, 0, M, out);
+// Packs x (M rows of K = their common width, row stride K) once for every product among `ws`
+// that takes the GEMM below. False, with `rows` untouched, when none does or their widths differ.
+inline bool prepare_rows_for_bf16dot(rounded_row& rows, const float* x, size_t M, std::span<const linear_weight* const> ws) {
+    size_t K = 0;
+    for (const auto* w : ws) {
+        if (w->empty() || !bf16dot_gemm_available(*w)) continue;
+        if (K != 0 && w->in != K) return false;
+        K = w->in;
+    }
+    if (K == 0) return false;
+    rows.prepare_bf16_pairs(x, M, K);
+    return true;
 }
 
 namespace detail {
 
+inline constexpr size_t bf16_panel_cols = 32;    // NR: two AVX-512 vectors of f32 sums
 inline constexpr size_t bf16_panel_pairs = 512;  // 1024 k values per panel (64 KB, L2): K <= 1024 in one pass
 inline constexpr size_t bf16_tile_rows = 12;     // MR: 12 x 2 accumulators + 2 panel vectors in registers
 
@@ -121,7 +108,7 @@ inline void transpose_16x16(const void* src, size_t ld_src, uint32_t* dst, size_
 template <size_t R>
 inline void bf16_tile(const bf16_activations& xb, size_t m, size_t p0, size_t depth, const uint32_t* panel, float* acc,
                       size_t ld, bool accumulate) noexcept {
-    constexpr size_t NR = panel_cols;
+    constexpr size_t NR = bf16_panel_cols;
     __m512 c[R][2];
 #pragma GCC unroll 12
     for (size_t i = 0; i < R; ++i)
@@ -161,7 +148,7 @@ inline void linear_rows_bf16_dot(const bf16_activations& xb, const linear_weight
 #if defined(__AVX512BF16__)
     thread_local std::vector<uint32_t, xsimd::aligned_allocator<uint32_t, 64>> panel;
     thread_local std::vector<float> acc;
-    constexpr size_t NR = detail::panel_cols, PC = detail::bf16_panel_pairs, MR = detail::bf16_tile_rows;
+    constexpr size_t NR = detail::bf16_panel_cols, PC = detail::bf16_panel_pairs, MR = detail::bf16_tile_rows;
     panel.resize(PC * NR);
     acc.resize(M * NR);
     size_t n0_done = n0;

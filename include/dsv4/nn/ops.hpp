@@ -26,12 +26,14 @@ inline size_t linear_grain(const context& ctx, size_t M, const kernels::linear_w
     return std::max<size_t>(1, std::min<size_t>(64, N / (4 * T) + 1));
 }
 
-// A decode row (M = 1) prepared once, before the parallel region, for the products among
-// `ws` that take the bf16 dot-product GEMVs (rounded, or split exactly); null when none does.
+// Rows x[M, K] prepared once, before the parallel region, for the products among `ws` that
+// take the bf16 dot-product kernels: a decode row (M = 1) for the GEMVs (rounded, or split
+// exactly), prefill rows (M > 4) rounded to bf16 for the GEMM of BF16 weights; null when none does.
 inline const kernels::rounded_row* round_once(const float* x, size_t M, std::span<const kernels::linear_weight* const> ws,
                                               kernels::rounded_row& storage) {
-    if (M != 1 || !kernels::prepare_for_bf16dot(storage, x, ws)) return nullptr;
-    return &storage;
+    const bool prepared = M == 1 ? kernels::prepare_for_bf16dot(storage, x, ws)
+                                 : M > kernels::detail::max_gemv_rows && kernels::prepare_rows_for_bf16dot(storage, x, M, ws);
+    return prepared ? &storage : nullptr;
 }
 
 // y[M, N] = x[M, K] · Wᵀ, split over output rows of W (bit-identical for any split).
