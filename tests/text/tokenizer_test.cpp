@@ -428,6 +428,21 @@ TEST(tokenizer_errors, malformed_vocab_and_merges_name_the_entry) {
     expect_error([] { tokenizer::from_json(patched("/model/vocab", json::array())); }, {"model.vocab must be an object"});
 }
 
+// Found while writing the tokenizer.json fuzz target: the decode tables are indexed by id, so
+// one huge id (2e9) allocated tens of gigabytes (std::bad_alloc, not a dsv4::error).
+TEST(tokenizer_errors, huge_ids_are_rejected_before_allocating) {
+    expect_error([] { tokenizer::from_json(patched("/model/vocab/Ġt", 2000000000)); },
+                 {"model.vocab[\"Ġt\"] = 2000000000", "below 16777216"});
+    expect_error([] { tokenizer::from_json(patched("/added_tokens/5/id", 16777216)); },
+                 {"has id 16777216", "below 16777216"});
+    // Holes below the limit are fine: one added token moved to the last allowed id.
+    const json moved = json::parse(golden_tokenizer_json())["added_tokens"][5];
+    const tokenizer tok = tokenizer::from_json(patched("/added_tokens/5/id", 16777215));
+    EXPECT_EQ(tok.vocab_size(), 16777216u);
+    EXPECT_EQ(tok.id_to_token(16777215), moved["content"].get<std::string>());
+    EXPECT_EQ(tok.decode(std::vector<std::int32_t>{16777215}), moved["content"].get<std::string>());
+}
+
 TEST(tokenizer, merges_as_pairs_read_like_strings) {
     // Newer tokenizer.json files write merges as [left, right]; same ranks, same ids.
     json j = json::parse(golden_tokenizer_json());

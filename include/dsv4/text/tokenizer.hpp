@@ -535,9 +535,24 @@ private:
     }
 
     static void build_id_tables(data& d) {
+        // The decode tables are indexed by id, so their size follows the largest id, not the
+        // number of tokens: one huge id would allocate tens of gigabytes. Ids are capped at
+        // 2^24, 64 times the largest vocabularies in use (~256k); ids may still leave holes.
+        constexpr std::size_t id_limit = std::size_t(1) << 24;
         std::size_t n = 0;
-        for (std::size_t i = 0; i < d.vocab.size(); ++i) n = std::max(n, std::size_t(d.vocab.value(i)) + 1);
-        for (const auto& t : d.added) n = std::max(n, std::size_t(t.id) + 1);
+        for (std::size_t i = 0; i < d.vocab.size(); ++i) {
+            const std::size_t id = std::size_t(d.vocab.value(i));
+            if (id >= id_limit)
+                fail("tokenizer.json: model.vocab[\"", d.vocab.key(i), "\"] = ", id, " is too large: ids must be below ",
+                     id_limit, " (the decode tables are indexed by id)");
+            n = std::max(n, id + 1);
+        }
+        for (const auto& t : d.added) {
+            if (std::size_t(t.id) >= id_limit)
+                fail("tokenizer.json: added token \"", t.content, "\" has id ", t.id, ", too large: ids must be below ",
+                     id_limit, " (the decode tables are indexed by id)");
+            n = std::max(n, std::size_t(t.id) + 1);
+        }
         // Token string per id: added tokens take precedence over the vocabulary, as in HF.
         std::vector<std::string_view> token(n);
         d.id_flags.assign(n, 0);
