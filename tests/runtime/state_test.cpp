@@ -127,4 +127,81 @@ TEST(StateFile, BadFilesAreClearErrors) {
     EXPECT_DSV4_ERROR(dsv4::load_state(s, dir.file("missing.safetensors")), "missing.safetensors", "cannot open");
 }
 
+// A state of FlashMiniConfig's shape (compress ratios 0, 4, 128; MTP block 0) at position 9,
+// MTP position 8, holding what a model leaves there: 9 / 4 = 2 compressed entries and 2
+// indexer keys on the CSA layer 1, none on the others (128 > 9, ratio 0).
+dsv4::sequence_state position_9_state() {
+    const auto s = dsv4::shape_of<dsv4::FlashMiniConfig>();
+    dsv4::sequence_state seq(s, 64);
+    seq.layers()[1].compressed.assign(2 * 64, 0.5f);
+    seq.layers()[1].index_keys.assign(2 * 32, -0.5f);
+    seq.tokens_mut() = {5, 17, 200, 3, 3, 0, 255, 9, 12};
+    seq.set_positions(9, 8);
+    return seq;
+}
+
+// Rewrites a saved state with metadata `key` set to `value` (tensors unchanged).
+void resave_with_metadata(const std::string& path, const std::string& key, const std::string& value) {
+    std::vector<dsv4::tensor_to_write> tensors;
+    std::map<std::string, std::string> metadata;
+    {
+        const dsv4::safetensors_file f(path);
+        for (const auto& t : f.tensors()) {
+            const auto* b = reinterpret_cast<const std::byte*>(t.data);
+            tensors.push_back({t.name, t.type, t.shape, std::vector<std::byte>(b, b + t.nbytes)});
+        }
+        metadata = f.metadata();
+    }
+    metadata[key] = value;
+    dsv4::write_safetensors(path, std::move(tensors), metadata);
+}
+
+// Found by fuzz_state_file: load_state accepted states the model cannot continue from.
+TEST(StateFile, InconsistentStatesAreRefusedNamingTheTensor) {
+    dsv4::testing::temp_dir dir;
+    const auto s = dsv4::shape_of<dsv4::FlashMiniConfig>();
+    const std::string path = dir.file("state.safetensors");
+    dsv4::save_state(position_9_state(), s, path);
+    const auto loaded = dsv4::load_state(s, path);
+    EXPECT_EQ(loaded.position(), 9);
+    EXPECT_EQ(loaded.mtp_position(), 8);
+    EXPECT_EQ(loaded.tokens(), (std::vector<int32_t>{5, 17, 200, 3, 3, 0, 255, 9, 12}));
+    EXPECT_EQ(loaded.layers()[1].compressed.size(), 2u * 64);
+
+    auto save_edited = [&](auto&& edit) {
+        dsv4::sequence_state seq = position_9_state();
+        edit(seq);
+        dsv4::save_state(seq, s, path);
+    };
+    save_edited([](auto& q) { q.layers()[1].index_keys.resize(32); });
+    EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "layers.1.index_keys", "implies 2 entries");
+    save_edited([](auto& q) { q.layers()[0].compressed.assign(64, 1.0f); });
+    EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "layers.0.compressed", "ratio 0", "implies 0");
+    save_edited([](auto& q) { q.mtp_layers()[0].compressed.assign(64, 1.0f); });
+    EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "mtp.0.compressed", "implies 0");
+    save_edited([](auto& q) { q.layers()[2].index_keys.assign(32, 1.0f); });
+    EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "layers.2.index_keys", "implies 0");
+    save_edited([](auto& q) { q.set_positions(9, 10); });
+    EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "10 (MTP)", "MTP <= main");
+    save_edited([](auto& q) { q.tokens_mut()[3] = -7; });
+    EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "'tokens' value 3 is -7", "[0, 256)");
+    save_edited([](auto& q) { q.tokens_mut()[8] = 256; });
+    EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "'tokens' value 8 is 256");
+}
+
+// std::stoll read "9abc" as 9 and " 9" as 9: metadata numbers are now whole decimal integers.
+TEST(StateFile, MetadataNumbersMustBeWholeDecimals) {
+    dsv4::testing::temp_dir dir;
+    const auto s = dsv4::shape_of<dsv4::FlashMiniConfig>();
+    const std::string path = dir.file("state.safetensors");
+    for (const char* bad : {"9abc", " 9", "9 ", "", "0x9", "99999999999999999999"}) {
+        dsv4::save_state(position_9_state(), s, path);
+        resave_with_metadata(path, "position", bad);
+        EXPECT_DSV4_ERROR(dsv4::load_state(s, path), "state.safetensors", "metadata 'position'", "not a decimal integer");
+    }
+    dsv4::save_state(position_9_state(), s, path);
+    resave_with_metadata(path, "capacity", "9");  // a full sequence is a valid state
+    EXPECT_EQ(dsv4::load_state(s, path).capacity(), 9);
+}
+
 }  // namespace

@@ -309,6 +309,35 @@ TEST(PyJson, WritesLikeJsonDumpsEnsureAsciiFalse) {
     EXPECT_EQ(pyjson::read("\xC2\xA0[1]").status, pyjson::read_status::invalid);  // NBSP is not JSON whitespace
 }
 
+// Found while fuzzing the chat layer: the writer recursed once per nesting level, so a value
+// nested 200000 deep (tool-call arguments, a tool schema) overflowed the stack.
+TEST(PyJson, DeeplyNestedValuesAreWrittenWithoutRecursion) {
+    const std::size_t depth = 200000;
+    // Python's json.dumps layout: ", " and ": " separators, nothing else between brackets.
+    const std::string nested = std::string(depth, '[') + R"({"a": [1, {}], "b": "x"})" + std::string(depth, ']');
+    const auto r = pyjson::read(nested);
+    ASSERT_EQ(r.status, pyjson::read_status::ok);
+    EXPECT_EQ(pyjson::dumps(r.value), nested);
+
+    const json messages = json::array(
+        {json{{"role", "user"}, {"content", "q"}},
+         json{{"role", "assistant"},
+              {"content", ""},
+              {"tool_calls", json::array({json{{"type", "function"},
+                                               {"function", {{"name", "f"}, {"arguments", "{\"p\": " + nested + "}"}}}}})}}});
+    const std::string prompt = encode_messages(messages);
+    EXPECT_NE(prompt.find("<｜DSML｜parameter name=\"p\" string=\"false\">" + nested + "</｜DSML｜parameter>"),
+              std::string::npos);
+}
+
+// Found while fuzzing the chat layer: the error for an invalid task quoted it with dump(),
+// which recursed through a deeply nested value; containers are now named by their type.
+TEST(ChatEncode, DeeplyNestedTaskIsNamedNotPrinted) {
+    const std::string nested = std::string(200000, '[') + std::string(200000, ']');
+    expect_encode_error(json::parse(R"([{"role": "user", "content": "a", "task": )" + nested + "}]"),
+                        "messages[0].task: invalid task a JSON array; expected one of action");
+}
+
 TEST(ChatParse, RejectionsThrowCompletionError) {
     EXPECT_THROW(parse_completion("no end", thinking_mode::chat), completion_error);
     EXPECT_THROW(parse_completion("a" + eos + "b", thinking_mode::chat), completion_error);

@@ -428,6 +428,40 @@ TEST(tokenizer_errors, malformed_vocab_and_merges_name_the_entry) {
     expect_error([] { tokenizer::from_json(patched("/model/vocab", json::array())); }, {"model.vocab must be an object"});
 }
 
+// Found while writing the tokenizer.json fuzz target: the decode tables are indexed by id, so
+// one huge id (2e9) allocated tens of gigabytes (std::bad_alloc, not a dsv4::error).
+TEST(tokenizer_errors, huge_ids_are_rejected_before_allocating) {
+    expect_error([] { tokenizer::from_json(patched("/model/vocab/Ġt", 2000000000)); },
+                 {"model.vocab[\"Ġt\"] = 2000000000", "below 16777216"});
+    expect_error([] { tokenizer::from_json(patched("/added_tokens/5/id", 16777216)); },
+                 {"has id 16777216", "below 16777216"});
+    // Holes below the limit are fine: one added token moved to the last allowed id.
+    const json moved = json::parse(golden_tokenizer_json())["added_tokens"][5];
+    const tokenizer tok = tokenizer::from_json(patched("/added_tokens/5/id", 16777215));
+    EXPECT_EQ(tok.vocab_size(), 16777216u);
+    EXPECT_EQ(tok.id_to_token(16777215), moved["content"].get<std::string>());
+    EXPECT_EQ(tok.decode(std::vector<std::int32_t>{16777215}), moved["content"].get<std::string>());
+}
+
+// Found while fuzzing tokenizer.json: unsupported values were quoted with dump(), which
+// recursed through a deeply nested value (stack overflow); containers are now named by type.
+TEST(tokenizer_errors, deeply_nested_unsupported_values_are_named_not_printed) {
+    const std::string nested = std::string(200000, '[') + std::string(200000, ']');
+    auto with = [&](const std::string& from, const std::string& to) {
+        std::string text = golden_tokenizer_json();
+        const std::size_t at = text.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        return text.replace(at, from.size(), to);
+    };
+    expect_error([&] { tokenizer::from_json(with("\"truncation\": null", "\"truncation\": " + nested)); },
+                 {"(top level).truncation = a JSON array is not supported"});
+    expect_error([&] { tokenizer::from_json(with("\"behavior\": \"Isolated\"", "\"behavior\": " + nested)); },
+                 {"pretokenizers[0].behavior = a JSON array is not supported"});
+    expect_error([&] { tokenizer::from_json(with("\"dropout\": null", "\"dropout\": {\"p\": 0.1}")); },
+                 {"model.dropout = a JSON object is not supported"});
+    expect_error([] { tokenizer::from_json(patched("/model/dropout", 0.25)); }, {"model.dropout = 0.25 is not supported"});
+}
+
 TEST(tokenizer, merges_as_pairs_read_like_strings) {
     // Newer tokenizer.json files write merges as [left, right]; same ranks, same ids.
     json j = json::parse(golden_tokenizer_json());

@@ -21,6 +21,7 @@
 #include <dsv4/config/config.hpp>
 #include <dsv4/error.hpp>
 #include <dsv4/io/checkpoint.hpp>
+#include <dsv4/io/json_in_message.hpp>
 
 namespace dsv4 {
 
@@ -249,11 +250,7 @@ inline std::vector<std::string> config_differences(const config_document& d, con
     }
     const char* score_key = hf ? "scoring_func" : "score_func";
     if (const auto* v = lookup(d.json, score_key); v && (!v->is_string() || v->get<std::string>() != "sqrtsoftplus"))
-        // a non-string is named by its type: dump() recurses once per nesting level and a
-        // deeply nested value ([[[[...]]]]) would overflow the stack
-        diffs.push_back(std::string("'") + score_key + "' is " +
-                        (v->is_string() ? v->dump() : std::string("a JSON ") + v->type_name()) +
-                        ", only \"sqrtsoftplus\" exists in V4");
+        diffs.push_back(std::string("'") + score_key + "' is " + json_in_message(*v) + ", only \"sqrtsoftplus\" exists in V4");
     if (const auto k = dense_kind(d); k != format_kind(s.dense_format) &&
                                       !(k == "unquantised" && format_kind(s.dense_format) == "unquantised"))
         diffs.push_back("dense weight dtype is " + k + ", compiled config has " + format_kind(s.dense_format));

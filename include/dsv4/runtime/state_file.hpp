@@ -6,7 +6,9 @@
 // writing is atomic (temporary file + rename).
 #pragma once
 
+#include <charconv>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <dsv4/config/config.hpp>
@@ -69,15 +71,18 @@ inline sequence_state load_state(const model_shape& s, const std::string& path) 
         fail(path, ": state was saved for the model shape with fingerprint ", field("shape"), ", this model's is ",
              hex(fingerprint(s)));
     auto number = [&](const char* k) {
-        try {
-            return std::stoll(field(k));
-        } catch (const std::exception&) {
-            fail(path, ": metadata '", k, "' is not a number");
-        }
+        const std::string& text = field(k);
+        int64_t v = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+            fail(path, ": metadata '", k, "' = \"", text, "\" is not a decimal integer");
+        return v;
     };
     const int64_t position = number("position"), mtp_position = number("mtp_position"), capacity = number("capacity");
-    if (position < 0 || mtp_position < 0 || position > capacity || mtp_position > capacity)
-        fail(path, ": positions ", position, "/", mtp_position, " do not fit the capacity ", capacity);
+    // The MTP block runs on the main model's streams of the same positions: it cannot be ahead.
+    if (position < 0 || mtp_position < 0 || position > capacity || mtp_position > position)
+        fail(path, ": positions ", position, " (main) / ", mtp_position, " (MTP) must satisfy 0 <= MTP <= main <= capacity ",
+             capacity);
     sequence_state seq(s, capacity);
     auto read = [&](const std::string& name, std::vector<float>& v) {
         const auto& t = f.at(name);
@@ -97,15 +102,30 @@ inline sequence_state load_state(const model_shape& s, const std::string& path) 
     if (tok.type != dtype::i32 || tok.shape.size() != 1 || tok.shape[0] != position)
         fail(path, ": tensor 'tokens' must be I32 [", position, "]");
     const auto* tp = tok.as<int32_t>(dtype::i32);
+    for (int64_t p = 0; p < position; ++p)
+        if (tp[p] < 0 || tp[p] >= s.vocab_size)
+            fail(path, ": tensor 'tokens' value ", p, " is ", tp[p], ", expected a token id in [0, ", s.vocab_size, ")");
     seq.tokens_mut().assign(tp, tp + position);
     seq.set_positions(position, mtp_position);
-    // entry counts must agree with the position
-    for (size_t l = 0; l < seq.layers().size(); ++l) {
-        const auto& L = seq.layers()[l];
-        if (L.compressor.ratio > 0 && L.compressed.size() != size_t(position / L.ratio) * size_t(s.head_dim))
-            fail(path, ": layer ", l, " holds ", L.compressed.size() / size_t(s.head_dim), " compressed entries, position ",
-                 position, " implies ", position / L.ratio);
-    }
+    // Each layer holds exactly the compressed entries (and CSA indexer keys) its position has
+    // produced: one per `ratio` tokens; the attention reads as many as the position implies.
+    auto check_entries = [&](const std::vector<layer_state>& layers, const std::string& prefix, int first_layer, int64_t pos) {
+        for (size_t l = 0; l < layers.size(); ++l) {
+            const layer_state& L = layers[l];
+            const int layer = first_layer + int(l), ratio = s.ratio(layer);
+            const size_t entries = s.has_compressor(layer) ? size_t(pos / ratio) : 0;
+            const std::string name = prefix + std::to_string(l) + ".";
+            if (L.compressed.size() != entries * size_t(s.head_dim))
+                fail(path, ": tensor '", name, "compressed' has ", L.compressed.size(), " values; position ", pos,
+                     " at compress ratio ", ratio, " implies ", entries, " entries of ", s.head_dim);
+            const size_t keys = s.has_indexer(layer) ? entries : 0;  // only CSA layers have an indexer
+            if (L.index_keys.size() != keys * size_t(s.index_head_dim))
+                fail(path, ": tensor '", name, "index_keys' has ", L.index_keys.size(), " values; position ", pos,
+                     " at compress ratio ", ratio, " implies ", keys, " entries of ", s.index_head_dim);
+        }
+    };
+    check_entries(seq.layers(), "layers.", 0, position);
+    check_entries(seq.mtp_layers(), "mtp.", s.n_layers, mtp_position);
     return seq;
 }
 

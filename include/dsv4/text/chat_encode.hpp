@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <dsv4/error.hpp>
+#include <dsv4/io/json_in_message.hpp>
 #include <dsv4/text/chat_tokens.hpp>
 #include <dsv4/text/pyjson.hpp>
 
@@ -374,7 +375,7 @@ inline std::string_view task_token(const message& m) {
     if (m.task->is_string())
         for (const auto& [name, token] : table)
             if (*m.task == name) return token;
-    fail(m.where, ".task: invalid task ", m.task->dump(),
+    fail(m.where, ".task: invalid task ", json_in_message(*m.task),
          "; expected one of action, query, authority, domain, title, read_url");
 }
 

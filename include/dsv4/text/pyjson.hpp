@@ -179,7 +179,10 @@ inline std::string quote(std::string_view s) {
     return out;
 }
 
-inline void write(std::string& out, const json& v) {
+namespace detail {
+
+// A value that is not an array or object.
+inline void write_scalar(std::string& out, const json& v) {
     switch (v.type()) {
         case json::value_t::null: out += "null"; break;
         case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; break;
@@ -187,30 +190,6 @@ inline void write(std::string& out, const json& v) {
         case json::value_t::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); break;
         case json::value_t::number_float: out += float_repr(v.get<double>()); break;
         case json::value_t::string: write_string(out, v.get_ref<const std::string&>()); break;
-        case json::value_t::array: {
-            out += '[';
-            bool first = true;
-            for (const auto& e : v) {
-                if (!first) out += ", ";
-                first = false;
-                write(out, e);
-            }
-            out += ']';
-            break;
-        }
-        case json::value_t::object: {
-            out += '{';
-            bool first = true;
-            for (const auto& [k, e] : v.items()) {
-                if (!first) out += ", ";
-                first = false;
-                write_string(out, k);
-                out += ": ";
-                write(out, e);
-            }
-            out += '}';
-            break;
-        }
         case json::value_t::binary:
             if (is_big_int(v)) {
                 out += big_int_text(v);
@@ -218,6 +197,42 @@ inline void write(std::string& out, const json& v) {
             }
             fail("JSON: binary values cannot be written as JSON text");
         case json::value_t::discarded: fail("JSON: a discarded value cannot be written");
+        case json::value_t::array:
+        case json::value_t::object: fail("JSON: write_scalar called with a container");
+    }
+}
+
+}  // namespace detail
+
+// Iterative, with an explicit stack of open containers: values read from untrusted text may
+// nest far deeper than the call stack allows (the reader does not recurse either).
+inline void write(std::string& out, const json& v) {
+    struct open_container {
+        const json* value;
+        json::const_iterator next;
+    };
+    std::vector<open_container> open;
+    auto begin_value = [&](const json& e) {
+        if (!e.is_array() && !e.is_object()) return detail::write_scalar(out, e);
+        out += e.is_array() ? '[' : '{';
+        open.push_back({&e, e.cbegin()});
+    };
+    begin_value(v);
+    while (!open.empty()) {
+        open_container& top = open.back();
+        if (top.next == top.value->cend()) {
+            out += top.value->is_array() ? ']' : '}';
+            open.pop_back();
+            continue;
+        }
+        if (top.next != top.value->cbegin()) out += ", ";
+        if (top.value->is_object()) {
+            write_string(out, top.next.key());
+            out += ": ";
+        }
+        const json& element = *top.next;
+        ++top.next;
+        begin_value(element);  // may grow `open`: `top` is not used after this
     }
 }
 

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <dsv4/error.hpp>
+#include <dsv4/io/json_in_message.hpp>
 #include <dsv4/text/tokenizer_json.hpp>
 #include <dsv4/text/tokenizer_regex.hpp>
 #include <dsv4/text/unicode_tables.hpp>
@@ -363,7 +364,7 @@ private:
     static void require_null(const json& obj, const char* key, const std::string& where, const char* why) {
         const auto it = obj.find(key);
         if (it != obj.end() && !it->is_null())
-            fail("tokenizer.json: ", where, ".", key, " = ", it->dump(), " is not supported (", why, ")");
+            fail("tokenizer.json: ", where, ".", key, " = ", json_in_message(*it), " is not supported (", why, ")");
     }
 
     static std::string_view id_token(const data& d, std::int32_t id) {
@@ -406,8 +407,8 @@ private:
         require_null(m, "unk_token", "model", "every byte must be in the vocabulary");
         require_null(m, "continuing_subword_prefix", "model", "not implemented");
         require_null(m, "end_of_word_suffix", "model", "not implemented");
-        if (const auto it = m.find("dropout"); it != m.end() && !it->is_null() && it->get<double>() != 0.0)
-            fail("tokenizer.json: model.dropout = ", it->dump(), " is not supported (not deterministic)");
+        if (const auto it = m.find("dropout"); it != m.end() && !it->is_null() && (!it->is_number() || it->get<double>() != 0.0))
+            fail("tokenizer.json: model.dropout = ", json_in_message(*it), " is not supported (not deterministic)");
         if (flag(m, "byte_fallback", false)) fail("tokenizer.json: model.byte_fallback = true is not supported");
         if (flag(m, "fuse_unk", false)) fail("tokenizer.json: model.fuse_unk = true is not supported");
         d.ignore_merges = flag(m, "ignore_merges", false);
@@ -500,7 +501,7 @@ private:
             if (type == "Split") {
                 const json& behavior = member(*step, "behavior", where);
                 if (behavior != "Isolated")
-                    fail("tokenizer.json: ", where, ".behavior = ", behavior.dump(), " is not supported (only \"Isolated\")");
+                    fail("tokenizer.json: ", where, ".behavior = ", json_in_message(behavior), " is not supported (only \"Isolated\")");
                 if (flag(*step, "invert", false)) fail("tokenizer.json: ", where, ".invert = true is not supported");
                 const json& pattern = member(*step, "pattern", where);
                 if (pattern.contains("Regex") && pattern["Regex"].is_string()) {
@@ -535,9 +536,24 @@ private:
     }
 
     static void build_id_tables(data& d) {
+        // The decode tables are indexed by id, so their size follows the largest id, not the
+        // number of tokens: one huge id would allocate tens of gigabytes. Ids are capped at
+        // 2^24, 64 times the largest vocabularies in use (~256k); ids may still leave holes.
+        constexpr std::size_t id_limit = std::size_t(1) << 24;
         std::size_t n = 0;
-        for (std::size_t i = 0; i < d.vocab.size(); ++i) n = std::max(n, std::size_t(d.vocab.value(i)) + 1);
-        for (const auto& t : d.added) n = std::max(n, std::size_t(t.id) + 1);
+        for (std::size_t i = 0; i < d.vocab.size(); ++i) {
+            const std::size_t id = std::size_t(d.vocab.value(i));
+            if (id >= id_limit)
+                fail("tokenizer.json: model.vocab[\"", d.vocab.key(i), "\"] = ", id, " is too large: ids must be below ",
+                     id_limit, " (the decode tables are indexed by id)");
+            n = std::max(n, id + 1);
+        }
+        for (const auto& t : d.added) {
+            if (std::size_t(t.id) >= id_limit)
+                fail("tokenizer.json: added token \"", t.content, "\" has id ", t.id, ", too large: ids must be below ",
+                     id_limit, " (the decode tables are indexed by id)");
+            n = std::max(n, std::size_t(t.id) + 1);
+        }
         // Token string per id: added tokens take precedence over the vocabulary, as in HF.
         std::vector<std::string_view> token(n);
         d.id_flags.assign(n, 0);
