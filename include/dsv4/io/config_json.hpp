@@ -21,7 +21,6 @@
 #include <dsv4/config/config.hpp>
 #include <dsv4/error.hpp>
 #include <dsv4/io/checkpoint.hpp>
-#include <dsv4/io/json_in_message.hpp>
 
 namespace dsv4 {
 

@@ -22,7 +22,6 @@
 #include <vector>
 
 #include <dsv4/error.hpp>
-#include <dsv4/io/json_in_message.hpp>
 #include <dsv4/text/chat_tokens.hpp>
 #include <dsv4/text/pyjson.hpp>
 

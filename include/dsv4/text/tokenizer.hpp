@@ -24,7 +24,6 @@
 #pragma once
 
 #include <dsv4/error.hpp>
-#include <dsv4/io/json_in_message.hpp>
 #include <dsv4/text/tokenizer_json.hpp>
 #include <dsv4/text/tokenizer_regex.hpp>
 #include <dsv4/text/unicode_tables.hpp>
