@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian (bookworm) packages dsv4 builds with, when any is missing.
+# Installs the Debian (bookworm) packages dsv4 builds with, and any given as arguments
+# (e.g. libtbb-dev:arm64), when any is missing.
+#   scripts/install-deps.sh [more packages...]
 set -euo pipefail
 packages=(build-essential cmake pkg-config git
           libxtensor-dev libxsimd-dev xtl-dev libtbb-dev nlohmann-json3-dev libpcre2-dev
           libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
