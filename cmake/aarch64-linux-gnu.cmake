@@ -1,11 +1,14 @@
 # Cross build for 64-bit ARM Linux with Debian's cross toolchain (g++-aarch64-linux-gnu),
 # against arm64 multiarch packages (libtbb-dev:arm64, libgtest-dev:arm64, libpcre2-dev:arm64);
 # ctest runs the executables under qemu-user. scripts/run-arm64-tests.sh installs all of it.
-#   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DDSV4_ARCH=none
+#   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
+# -march=native would name the build machine: our executables take the compiler's default
+# (armv8-a, NEON included) unless DSV4_ARCH says otherwise.
+set(DSV4_ARCH none CACHE STRING "instruction set for tests/examples/benchmarks (see CMakeLists.txt)")
 # find_package and find_library look in the arm64 multiarch folders (/usr/lib/aarch64-linux-gnu).
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 # pkg-config (PCRE2) reads the arm64 .pc files and the architecture-independent ones only.
