@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian (bookworm) packages dsv4 builds with, when any is missing.
+# Installs the Debian (bookworm) packages dsv4 builds with, and any given as arguments
+# (e.g. libtbb-dev:arm64), when any is missing.
+#   scripts/install-deps.sh [--bench] [more packages...]
 # --bench: also what bench/report needs beyond the build (matplotlib draws its plot).
 set -euo pipefail
 packages=(build-essential cmake pkg-config git
@@ -9,7 +11,8 @@ packages=(build-essential cmake pkg-config git
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-matplotlib) ;;
-    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+    -*) echo "usage: $0 [--bench] [packages...]" >&2; exit 2 ;;
+    *) packages+=("$arg") ;;
   esac
 done
 missing=()

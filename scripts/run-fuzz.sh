@@ -12,7 +12,7 @@ build="${DSV4_FUZZ_BUILD_DIR:-build-fuzz}"
 jobs="$(nproc)"
 ((jobs > 2)) && jobs=2
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DDSV4_FUZZ=ON \
-      -DDSV4_BUILD_TESTS=OFF -DDSV4_BUILD_EXAMPLES=OFF -DDSV4_BUILD_BENCH=OFF -DDSV4_NATIVE=OFF
+      -DDSV4_BUILD_TESTS=OFF -DDSV4_BUILD_EXAMPLES=OFF -DDSV4_BUILD_BENCH=OFF -DDSV4_ARCH=none
 targets=(fuzz_safetensors_header fuzz_shard_index fuzz_config_json fuzz_state_file
          fuzz_tokenizer_json fuzz_pyjson fuzz_chat_messages fuzz_completion_parse fuzz_completion_stream)
 cmake --build "$build" -j"$jobs" --target "${targets[@]}"
