@@ -6,6 +6,9 @@
 #include <dsv4/runtime/known_models.hpp>
 
 #include "../support/golden.hpp"
+
+#include <algorithm>
+#include <random>
 #include "../support/test_util.hpp"
 
 namespace {
@@ -71,6 +74,54 @@ TEST(Generate, TemperatureSamplingIsSeededGumbelMax) {
     EXPECT_EQ(a[0].tokens, b[0].tokens);
     opt.seed = 5;
     EXPECT_NE(dsv4::generate(m, {{1, 2, 3}}, opt)[0].tokens, a[0].tokens);
+}
+
+// Forced tokens are taken instead of sampled and draw nothing from the random stream: the
+// first sampled token is the one a hand-written loop draws with a fresh generator after
+// feeding the prompt and the forced tokens.
+TEST(Generate, ForcedTokensThenSampling) {
+    const dsv4::model<dsv4::FlashMiniConfig> m(golden("flash-mini"), {.threads = 2});
+    const std::vector<int32_t> prompt = {1, 2, 3}, forced = {40, 41, 42};
+    dsv4::generate_options opt;
+    opt.temperature = 1.0f;
+    opt.max_new_tokens = 6;
+    opt.eos = std::nullopt;
+    opt.forced = {forced};
+    const auto g = dsv4::generate(m, {prompt}, opt)[0];
+    ASSERT_EQ(g.tokens.size(), 6u);
+    EXPECT_EQ(std::vector<int32_t>(g.tokens.begin(), g.tokens.begin() + 3), forced);
+    auto seq = m.new_sequence(16);
+    m.forward(seq, prompt);
+    m.forward(seq, std::span(forced).subspan(0, 1));  // one token per call, as generate feeds them
+    m.forward(seq, std::span(forced).subspan(1, 1));
+    const auto r = m.forward(seq, std::span(forced).subspan(2, 1));
+    std::mt19937_64 rng(opt.seed);
+    EXPECT_EQ(g.tokens[3], dsv4::sample_token(r.logits.data(), 256, 1.0f, rng));
+    opt.forced = {forced, {}};
+    EXPECT_DSV4_ERROR(dsv4::generate(m, {prompt}, opt), "forced tokens for 2 prompts, but 1 prompts given");
+    opt.forced = {{7, 300}};
+    EXPECT_DSV4_ERROR(dsv4::generate(m, {prompt}, opt), "forced token 1 of prompt 0 has id 300");
+}
+
+// The stop condition ends a row right after the token it saw; the other rows go on.
+TEST(Generate, StopConditionEndsARow) {
+    const dsv4::model<dsv4::FlashMiniConfig> m(golden("flash-mini"), {.threads = 2});
+    dsv4::generate_options opt;
+    opt.max_new_tokens = 8;
+    opt.eos = std::nullopt;
+    const auto free_run = dsv4::generate(m, {{1, 2, 3}, {4, 5}}, opt);
+    std::vector<size_t> seen;
+    opt.stop = [&](size_t row, std::span<const int32_t> tokens) {
+        seen.push_back(row);
+        return row == 0 && tokens.size() == 3;
+    };
+    const auto stopped = dsv4::generate(m, {{1, 2, 3}, {4, 5}}, opt);
+    EXPECT_TRUE(stopped[0].stopped);
+    EXPECT_FALSE(stopped[1].stopped);
+    EXPECT_EQ(stopped[0].tokens, std::vector<int32_t>(free_run[0].tokens.begin(), free_run[0].tokens.begin() + 3));
+    EXPECT_EQ(stopped[1].tokens, free_run[1].tokens);
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 0u), 3);
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1u), 8);
 }
 
 TEST(Eval, ReplayMatchesExpectedFiles) {
