@@ -31,8 +31,6 @@ struct checkpoint_layout {
 
 namespace detail {
 
-constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Stored bytes of one tensor of the list with its scale tensor, and how many tensors that is.
 struct stored_size {
     int64_t tensors = 1;
@@ -44,10 +42,10 @@ constexpr stored_size stored_size_of(const model_shape& s, const tensor_desc& t)
     switch (storage_format(s, t.role)) {
         case weight_format::f32: return {1, n * 4};
         case weight_format::bf16: return {1, n * 2};
-        case weight_format::fp8_e4m3:  // + e8m0 [ceil(out/128), ceil(in/128)]
-            return {2, n + ceil_div(t.dims[0], 128) * ceil_div(t.dims[1], 128)};
-        case weight_format::fp4_e2m1:  // packed two per byte + e8m0 [out, in/32]
-            return {2, n / 2 + t.dims[0] * (t.dims[1] / 32)};
+        case weight_format::fp8_e4m3:  // + its e8m0 scale grid
+            return {2, n + scale_grid_of(weight_format::fp8_e4m3, t.dims[0], t.dims[1]).count()};
+        case weight_format::fp4_e2m1:  // packed two per byte + its e8m0 scale grid
+            return {2, n / 2 + scale_grid_of(weight_format::fp4_e2m1, t.dims[0], t.dims[1]).count()};
     }
     return {};
 }

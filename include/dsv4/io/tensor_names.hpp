@@ -31,6 +31,13 @@ inline std::string tensor_base_name(const model_shape& s, const tensor_desc& t, 
     return name;
 }
 
+// "<x>.weight" -> "<x>.scale": the e8m0 scales of a quantised matrix.
+inline std::string scale_tensor_name(const std::string& weight_name) {
+    const std::string_view suffix = ".weight";
+    const bool has = weight_name.ends_with(suffix);
+    return weight_name.substr(0, weight_name.size() - (has ? suffix.size() : 0)) + ".scale";
+}
+
 // The file name of a stored tensor: matrices are "<base>.weight" (+ "<base>.scale").
 inline std::string tensor_name(const model_shape& s, const tensor_desc& t, int expert = 0) {
     return tensor_base_name(s, t, expert) + (t.is_matrix() ? ".weight" : "");
@@ -75,10 +82,8 @@ inline std::vector<tensor_spec> release_tensor_specs(const model_shape& s) {
             const int64_t o = t.dims[0], i = t.dims[1];
             if (f == weight_format::fp4_e2m1) shape = {o, i / 2};
             out.push_back({base + ".weight", stored_dtype(f), shape, t.role});
-            if (f == weight_format::fp8_e4m3)
-                out.push_back({base + ".scale", dtype::f8_e8m0, {(o + 127) / 128, (i + 127) / 128}, t.role, true});
-            else if (f == weight_format::fp4_e2m1)
-                out.push_back({base + ".scale", dtype::f8_e8m0, {o, i / 32}, t.role, true});
+            if (const auto grid = scale_grid_of(f, o, i); grid.count() > 0)
+                out.push_back({base + ".scale", dtype::f8_e8m0, {grid.rows, grid.cols}, t.role, true});
         }
     });
     return out;

@@ -22,6 +22,7 @@
 
 #include <dsv4/error.hpp>
 #include <dsv4/io/checkpoint.hpp>
+#include <dsv4/io/tensor_names.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
 namespace dsv4 {
@@ -37,12 +38,13 @@ std::array<size_t, N> rank_checked_shape(const tensor_view& t, const std::vector
     return shape;
 }
 
-// The e8m0 scale tensor of a quantised "<x>.weight", checked against the expected shape.
-inline const uint8_t* scale_codes(const checkpoint& ck, const tensor_view& w, std::vector<int64_t> shape) {
-    const std::string base = w.name.ends_with(".weight") ? w.name.substr(0, w.name.size() - 7) : w.name;
-    const tensor_view* s = ck.find(base + ".scale");
-    if (!s) fail(w.file, ": tensor '", w.name, "' is ", dtype_name(w.type), " but has no '", base, ".scale' tensor");
-    checkpoint::check(*s, dtype::f8_e8m0, shape);
+// The e8m0 scale tensor of a quantised [rows, cols] "<x>.weight", checked against its grid.
+inline const uint8_t* scale_codes(const checkpoint& ck, const tensor_view& w, weight_format f, int64_t rows, int64_t cols) {
+    const std::string name = scale_tensor_name(w.name);
+    const tensor_view* s = ck.find(name);
+    if (!s) fail(w.file, ": tensor '", w.name, "' is ", dtype_name(w.type), " but has no '", name, "' tensor");
+    const auto grid = scale_grid_of(f, rows, cols);
+    checkpoint::check(*s, dtype::f8_e8m0, std::vector<int64_t>{grid.rows, grid.cols});
     return reinterpret_cast<const uint8_t*>(s->data);
 }
 
@@ -77,8 +79,9 @@ xt::xtensor<float, N> dequantized(const checkpoint& ck, const std::string& name)
         }
         case dtype::f8_e4m3: {
             if (N != 2) fail(t.file, ": tensor '", name, "': FP8 weights are 2-D");
-            const int64_t rows = logical[0], cols = logical[1], scale_cols = (cols + 127) / 128;
-            const uint8_t* sc = detail::scale_codes(ck, t, {(rows + 127) / 128, scale_cols});
+            const int64_t rows = logical[0], cols = logical[1];
+            const int64_t scale_cols = scale_grid_of(weight_format::fp8_e4m3, rows, cols).cols;
+            const uint8_t* sc = detail::scale_codes(ck, t, weight_format::fp8_e4m3, rows, cols);
             const auto* codes = reinterpret_cast<const uint8_t*>(t.data);
             for (int64_t r = 0; r < rows; ++r)
                 for (int64_t c = 0; c < cols; ++c)
@@ -89,7 +92,7 @@ xt::xtensor<float, N> dequantized(const checkpoint& ck, const std::string& name)
         case dtype::u8: {
             if (N != 2 || logical[1] % 32 != 0) fail(t.file, ": tensor '", name, "': FP4 weights are 2-D with a width divisible by 32");
             const int64_t rows = logical[0], cols = logical[1];
-            const uint8_t* sc = detail::scale_codes(ck, t, {rows, cols / 32});
+            const uint8_t* sc = detail::scale_codes(ck, t, weight_format::fp4_e2m1, rows, cols);
             const auto* packed = reinterpret_cast<const uint8_t*>(t.data);
             for (int64_t r = 0; r < rows; ++r)
                 for (int64_t c = 0; c < cols; ++c)

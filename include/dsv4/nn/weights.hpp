@@ -220,7 +220,6 @@ private:
     // `name` is the ".weight" tensor.
     linear_weight matrix(const std::string& name, const tensor_desc& d) {
         const int64_t out = d.dims[0], in = d.dims[1];
-        const std::string prefix = name.substr(0, name.size() - std::string_view(".weight").size());
         const tensor_view& t = ck_.at(name);
         linear_weight w;
         w.out = size_t(out);
@@ -229,14 +228,12 @@ private:
         if (t.type == dtype::f8_e4m3) {
             tensor(name, {out, in}, {dtype::f8_e4m3});
             w.format = weight_format::fp8_e4m3;
-            w.scale_cols = size_t((in + 127) / 128);
-            w.scale = scales(prefix + ".scale", {(out + 127) / 128, (in + 127) / 128});
+            w.scale = scales(name, w);
         } else if (t.type == dtype::i8 || t.type == dtype::u8) {
             if (in % 32 != 0) fail(t.file, ": tensor '", t.name, "': FP4 weights need an input width divisible by 32, got ", in);
             tensor(name, {out, in / 2}, {dtype::i8, dtype::u8});
             w.format = weight_format::fp4_e2m1;
-            w.scale_cols = size_t(in / 32);
-            w.scale = scales(prefix + ".scale", {out, in / 32});
+            w.scale = scales(name, w);
         } else {
             w.format = tensor(name, {out, in}, {dtype::f32, dtype::bf16}).type == dtype::f32 ? weight_format::f32
                                                                                            : weight_format::bf16;
@@ -245,9 +242,12 @@ private:
         return w;
     }
 
-    // e8m0 block scales; code 255 (NaN) is rejected.
-    const uint8_t* scales(const std::string& name, std::vector<int64_t> shape) {
-        const auto& t = tensor(name, std::move(shape), {dtype::f8_e8m0});
+    // The e8m0 scales of quantised matrix w (its grid sets w.scale_cols); code 255 (NaN) is rejected.
+    const uint8_t* scales(const std::string& weight_name, linear_weight& w) {
+        const auto grid = scale_grid_of(w.format, int64_t(w.out), int64_t(w.in));
+        w.scale_cols = size_t(grid.cols);
+        const std::string name = scale_tensor_name(weight_name);
+        const auto& t = tensor(name, {grid.rows, grid.cols}, {dtype::f8_e8m0});
         const auto* p = reinterpret_cast<const uint8_t*>(t.data);
         for (size_t i = 0; i < t.nbytes; ++i)
             if (p[i] == e8m0_nan) fail(t.file, ": tensor '", name, "': scale ", i, " is the e8m0 NaN code 255");

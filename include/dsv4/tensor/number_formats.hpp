@@ -37,6 +37,22 @@ constexpr std::string_view to_string(weight_format f) {
     return "?";
 }
 
+// The e8m0 scale grid of an [out, in] matrix stored as `f`: FP8 has one scale per 128x128
+// tile, FP4 one per 1x32 group of a row; unscaled formats have none ({0, 0}).
+struct scale_grid {
+    int64_t rows = 0, cols = 0;
+    constexpr int64_t count() const { return rows * cols; }
+};
+constexpr scale_grid scale_grid_of(weight_format f, int64_t out, int64_t in) {
+    switch (f) {
+        case weight_format::fp8_e4m3: return {(out + 127) / 128, (in + 127) / 128};
+        case weight_format::fp4_e2m1: return {out, in / 32};
+        case weight_format::f32:
+        case weight_format::bf16: return {};
+    }
+    return {};
+}
+
 // ---------------------------------------------------------------- bf16
 constexpr float decode_bf16(uint16_t bits) noexcept {
     return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
