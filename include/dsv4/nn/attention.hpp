@@ -25,6 +25,7 @@
 #include <dsv4/kernels/topk.hpp>
 #include <dsv4/nn/compressor.hpp>
 #include <dsv4/nn/ops.hpp>
+#include <dsv4/nn/saved.hpp>
 #include <dsv4/nn/trace.hpp>
 #include <dsv4/nn/weights.hpp>
 #include <dsv4/nn/sequence_state.hpp>
@@ -37,6 +38,7 @@ struct attention_setup {
     int ratio = 0;                      // compress ratio r (0 for a window layer)
     const float* rope_freqs = nullptr;  // this layer kind's table
     std::string name;                   // "layers.3" (trace names)
+    bool dense_indexer = false;         // CSA attends to every visible entry (indexer warm-up, nn/saved.hpp)
 };
 
 // CSA: the compressed entries each query selects (ascending ids), from the lightning indexer.
@@ -45,7 +47,8 @@ struct attention_setup {
 inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, const attention_setup& as,
                                                         const indexer_weights& w, layer_state& st, fvec& q, fvec& hw,
                                                         const float* K, const float* Z, const fvec& rope_c,
-                                                        const fvec& rope_s, size_t S, int64_t start, trace* tr) {
+                                                        const fvec& rope_s, size_t S, int64_t start, trace* tr,
+                                                        attention_saved* sv = nullptr) {
     const model_shape& s = *as.shape;
     const size_t ih = size_t(s.index_n_heads), id = size_t(s.index_head_dim), rd = size_t(s.rope_head_dim);
     for (size_t t = 0; t < S; ++t)
@@ -99,7 +102,17 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
     });
     std::vector<std::vector<int32_t>> selected(S);
     const size_t T = size_t(ctx.threads()), k = size_t(s.index_topk);
-    if (S == 1 && T > 1 && scores[0].size() >= 4 * T * k) {
+    if (sv) {
+        sv->qi.assign(q.begin(), q.end());
+        sv->hw.assign(hw.begin(), hw.end());
+        sv->index_scores = scores;
+    }
+    if (as.dense_indexer) {
+        for (size_t t = 0; t < S; ++t) {
+            selected[t].resize(scores[t].size());
+            for (size_t i = 0; i < scores[t].size(); ++i) selected[t][i] = int32_t(i);
+        }
+    } else if (S == 1 && T > 1 && scores[0].size() >= 4 * T * k) {
         // decode: the threads select the best k of their part of a long list, then the best k
         // of those (the same set: see kernels::best_rank_keys)
         const size_t n = scores[0].size();
@@ -131,7 +144,8 @@ inline std::vector<std::vector<int32_t>> indexer_select(const context& ctx, cons
 
 // y: [S, D] = attention(x: [S, D]) for the chunk; updates the layer state.
 inline void attention_forward(const context& ctx, const attention_setup& as, const attention_weights& w,
-                              layer_state& st, const float* x, size_t S, int64_t start, float* y, trace* tr) {
+                              layer_state& st, const float* x, size_t S, int64_t start, float* y, trace* tr,
+                              attention_saved* sv = nullptr) {
     const model_shape& s = *as.shape;
     const size_t H = size_t(s.n_heads), d = size_t(s.head_dim), rd = size_t(s.rope_head_dim), W = size_t(s.window_size);
     // cos/sin of each token's position, shared by q, kv, the indexer's q and the output de-rotation
@@ -158,9 +172,19 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
                  {w.has_indexer ? &w.indexer.compressor.wkv : &none, ik.data()},
                  {w.has_indexer ? &w.indexer.compressor.wgate : &none, iz.data()},
                  {w.has_indexer ? &w.indexer.weights_proj : &none, hw.data()}});
+    if (sv) sv->qr_raw = qr;
     rmsnorm_rows(qr.data(), S, w.wq_a.out, w.q_norm.data(), eps);
+    if (sv) sv->qr = qr;
     fvec q(S * H * d), qi(S * (w.has_indexer ? w.indexer.wq_b.out : 0));
     linear_many(ctx, qr.data(), S, {{&w.wq_b, q.data()}, {w.has_indexer ? &w.indexer.wq_b : &none, qi.data()}});
+    if (sv) {
+        sv->q_raw = q;
+        sv->kv_raw = kv;
+        sv->ck = ck;
+        sv->cz = cz;
+        sv->ik = ik;
+        sv->iz = iz;
+    }
     for (size_t t = 0; t < S; ++t)
         for (size_t h = 0; h < H; ++h) {
             float* qh = q.data() + (t * H + h) * d;
@@ -171,9 +195,13 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
     for (size_t t = 0; t < S; ++t)
         kernels::apply_rope(kv.data() + t * d + d - rd, rope_c.data() + t * rd / 2, rope_s.data() + t * rd / 2, int(rd));
 
+    if (sv) {
+        sv->q = q;
+        sv->kv = kv;
+    }
     std::vector<std::vector<int32_t>> csa;
     if (as.kind == attention_kind::csa)
-        csa = indexer_select(ctx, as, w.indexer, st, qi, hw, ik.data(), iz.data(), rope_c, rope_s, S, start, tr);
+        csa = indexer_select(ctx, as, w.indexer, st, qi, hw, ik.data(), iz.data(), rope_c, rope_s, S, start, tr, sv);
     if (as.kind != attention_kind::window) {
         compressor_setup cs{int(rd), as.rope_freqs, eps, false};
         compress_tokens(w.compressor, cs, st.compressor, ck.data(), cz.data(), S, start, st.compressed);
@@ -247,6 +275,13 @@ inline void attention_forward(const context& ctx, const attention_setup& as, con
         }
     });
     linear(ctx, u.data(), S, w.wo_b, y);
+    if (sv) {
+        sv->selected = csa;
+        sv->o = o;
+        sv->u = u;
+        sv->compressed = st.compressed;
+        sv->index_keys = st.index_keys;
+    }
     if (tr) tr->add(as.name + ".attn_out", y, S, {size_t(s.dim)});
 }
 

@@ -40,6 +40,7 @@
 #include <dsv4/nn/hyper_connection.hpp>
 #include <dsv4/nn/moe.hpp>
 #include <dsv4/nn/ops.hpp>
+#include <dsv4/nn/saved.hpp>
 #include <dsv4/nn/trace.hpp>
 #include <dsv4/nn/weights.hpp>
 #include <dsv4/context.hpp>
@@ -69,6 +70,12 @@ struct model_options {
 struct forward_request {
     bool all_logits = false;   // logits of every token of the call, not just the last
     bool keep_hidden = false;  // return the pre-head streams [S, hc, D]
+    // Training: keep what the backward needs and apply the training variants (nn/saved.hpp).
+    // A call with hooks runs in one piece.
+    nn::training_hooks* training = nullptr;
+    // false: no logits, only the streams (with keep_hidden) — for a training loss that runs
+    // the head itself, a vocabulary chunk at a time
+    bool compute_logits = true;
 };
 
 struct forward_result {
@@ -115,6 +122,9 @@ public:
     const checkpoint& weights_file() const { return *checkpoint_; }
     const std::vector<std::string>& unused_tensors() const { return unused_; }
     const nn::model_weights& weights() const { return weights_; }
+    // Whether the shared expert's SwiGLU is clamped (the shape's revision and the option).
+    bool shared_expert_clamped() const { return shape_.shared_expert_clamp && opt_.shared_expert_clamp; }
+    const std::vector<float>& rope_table(bool compressed) const { return compressed ? compressed_freqs_ : window_freqs_; }
 
     // Any tensor of the checkpoint by its official name, dequantised exactly to f32
     // ("layers.3.attn.wq_a.weight" -> [out, in]); io/weight_tensor.hpp.
@@ -134,9 +144,10 @@ public:
         const size_t S = ids.size();
         check_tokens(seq, ids, seq.position(), "forward");
         // a trace records whole-call intermediates, so traced calls run in one piece
-        const size_t chunk = opt_.max_chunk_tokens > 0 && tr == nullptr ? size_t(opt_.max_chunk_tokens) : S;
+        const size_t chunk = opt_.max_chunk_tokens > 0 && tr == nullptr && req.training == nullptr
+                                 ? size_t(opt_.max_chunk_tokens) : S;
         if (S <= chunk) {
-            auto X = body(seq, ids, tr);
+            auto X = body(seq, ids, tr, req.training);
             return head(X, weights_.hc_head, weights_.norm, req);
         }
         // consecutive chunks write their rows of the whole call's results
@@ -147,7 +158,7 @@ public:
         out.hidden = xt::xtensor<float, 3>::from_shape({req.keep_hidden ? S : 0, size_t(shape_.hc_mult), size_t(shape_.dim)});
         for (size_t i = 0; i < S; i += chunk) {
             const size_t n = std::min(chunk, S - i);
-            auto X = body(seq, ids.subspan(i, n), nullptr);
+            auto X = body(seq, ids.subspan(i, n), nullptr, nullptr);
             if (req.keep_hidden) std::copy(X.data(), X.data() + X.size(), out.hidden.data() + i * hcD);
             if (req.all_logits || i + n == S) {
                 const auto part = head(X, weights_.hc_head, weights_.norm, {.all_logits = req.all_logits});
@@ -183,7 +194,7 @@ public:
             for (size_t j = 0; j < hc; ++j) kernels::axpy(1.0f, ep.data() + t * D, X.data() + (t * hc + j) * D, D);
         const int layer = shape_.n_layers + mtp_index;
         block_forward(w.block, seq.mtp_layers()[size_t(mtp_index)], layer, "mtp." + std::to_string(mtp_index), X.data(),
-                      S, start, ids, tr);
+                      S, start, ids, tr, req.training);
         seq.advance_mtp(int64_t(S));
         return head(X, w.hc_head, w.norm, req);
     }
@@ -238,7 +249,8 @@ private:
     }
 
     // The streams after the last block for ids at the sequence's position; advances seq.
-    xt::xtensor<float, 3> body(sequence_state& seq, std::span<const int32_t> ids, nn::trace* tr) const {
+    xt::xtensor<float, 3> body(sequence_state& seq, std::span<const int32_t> ids, nn::trace* tr,
+                               nn::training_hooks* th) const {
         const size_t S = ids.size(), D = size_t(shape_.dim), hc = size_t(shape_.hc_mult);
         const int64_t start = seq.position();
         // embedding copied into every stream
@@ -249,7 +261,7 @@ private:
         }
         for (int l = 0; l < shape_.n_layers; ++l)
             block_forward(weights_.layers[size_t(l)], seq.layers()[size_t(l)], l, "layers." + std::to_string(l), X.data(),
-                          S, start, ids, tr);
+                          S, start, ids, tr, th);
         seq.advance(int64_t(S));
         seq.record_tokens(ids);
         return X;
@@ -266,11 +278,18 @@ private:
     }
 
     void block_forward(const nn::block_weights& w, layer_state& st, int layer, const std::string& name, float* X,
-                       size_t S, int64_t start, std::span<const int32_t> ids, nn::trace* tr) const {
-        const size_t D = size_t(shape_.dim);
+                       size_t S, int64_t start, std::span<const int32_t> ids, nn::trace* tr, nn::training_hooks* th) const {
+        const size_t D = size_t(shape_.dim), hcD = size_t(shape_.hc_mult) * D;
         const float eps = float(shape_.norm_eps);
         std::vector<float> a(S * D), f(S * D);
+        nn::block_saved* sv = nullptr;
+        if (th) {
+            if (th->blocks.size() <= size_t(layer)) th->blocks.resize(size_t(layer) + 1);
+            sv = &th->blocks[size_t(layer)];
+            sv->x_in.assign(X, X + S * hcD);
+        }
         auto mix = nn::hc_pre(*ctx_, shape_, w.hc_attn, X, S, a.data());
+        if (sv) sv->attn_in = a;
         if (tr) {
             const size_t hc = size_t(shape_.hc_mult);
             tr->add(name + ".hc_attn_pre", mix.pre.data(), S, {hc});
@@ -281,13 +300,19 @@ private:
         nn::rmsnorm_rows(a.data(), S, D, w.attn_norm.data(), eps);
         const bool compressed = shape_.has_compressor(layer);
         nn::attention_setup as{&shape_, shape_.kind(layer), shape_.ratio(layer),
-                               compressed ? compressed_freqs_.data() : window_freqs_.data(), name};
-        nn::attention_forward(*ctx_, as, w.attn, st, a.data(), S, start, f.data(), tr);
+                               compressed ? compressed_freqs_.data() : window_freqs_.data(), name,
+                               th != nullptr && th->dense_indexer};
+        nn::attention_forward(*ctx_, as, w.attn, st, a.data(), S, start, f.data(), tr, sv ? &sv->attn : nullptr);
+        if (sv) sv->attn_out = f;
         nn::hc_post(shape_, mix, f.data(), X, S);
+        if (sv) sv->x_mid.assign(X, X + S * hcD);
 
         mix = nn::hc_pre(*ctx_, shape_, w.hc_ffn, X, S, a.data());
+        if (sv) sv->ffn_in = a;
         nn::rmsnorm_rows(a.data(), S, D, w.ffn_norm.data(), eps);
-        nn::moe_forward(*ctx_, shape_, w.ffn, shape_.shared_expert_clamp && opt_.shared_expert_clamp, a.data(), S, ids, f.data(), name, tr);
+        nn::moe_forward(*ctx_, shape_, w.ffn, shared_expert_clamped(), a.data(), S, ids, f.data(), name, tr,
+                        th ? th->forced(layer) : nullptr, sv ? &sv->moe : nullptr);
+        if (sv) sv->ffn_out = f;
         nn::hc_post(shape_, mix, f.data(), X, S);
         if (tr) tr->add(name + ".block_out", X, S, {size_t(shape_.hc_mult), D});
     }
@@ -298,6 +323,10 @@ private:
                         const forward_request& req) const {
         const size_t S = X.shape(0), D = size_t(shape_.dim);
         forward_result r;
+        if (!req.compute_logits) {
+            if (req.keep_hidden) r.hidden = std::move(X);
+            return r;
+        }
         const size_t first = req.all_logits ? 0 : S - 1;
         r.rows = S - first;
         const size_t hcD = size_t(shape_.hc_mult) * D;

@@ -18,6 +18,7 @@
 #include <dsv4/kernels/swiglu.hpp>
 #include <dsv4/kernels/topk.hpp>
 #include <dsv4/nn/ops.hpp>
+#include <dsv4/nn/saved.hpp>
 #include <dsv4/nn/trace.hpp>
 #include <dsv4/nn/weights.hpp>
 
@@ -31,10 +32,14 @@ struct routing {
 inline float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
 
 inline routing route(const context& ctx, const model_shape& s, const moe_weights& w, const float* x, size_t T,
-                     std::span<const int32_t> ids) {
+                     std::span<const int32_t> ids, const std::vector<int32_t>* forced = nullptr,
+                     moe_saved* sv = nullptr) {
     const size_t E = size_t(s.n_routed_experts), k = size_t(s.n_activated_experts);
     fvec scores(T * E);
     linear(ctx, x, T, w.gate, scores.data());
+    if (sv) sv->logits = scores;
+    if (forced && forced->size() != T * k)
+        fail("route: forced experts hold ", forced->size(), " ids, expected ", T * k, " (tokens x n_activated_experts)");
     routing r;
     r.experts.resize(T * k);
     r.weights.resize(T * k);
@@ -43,11 +48,16 @@ inline routing route(const context& ctx, const model_shape& s, const moe_weights
     for (size_t t = 0; t < T; ++t) {
         float* st = scores.data() + t * E;
         for (size_t e = 0; e < E; ++e) st[e] = std::sqrt(softplus(st[e]));
-        if (!w.tid2eid.empty()) {
+        if (!w.tid2eid.empty()) {  // hash layers keep their table (forced routing is for score-routed ones)
             top.assign(w.tid2eid.begin() + long(size_t(ids[t]) * k), w.tid2eid.begin() + long((size_t(ids[t]) + 1) * k));
         } else {
             for (size_t e = 0; e < E; ++e) biased[e] = st[e] + w.gate_bias[e];
             kernels::topk_indices(biased.data(), int(E), int(k), top);
+        }
+        if (forced && w.tid2eid.empty()) {
+            top.assign(forced->begin() + long(t * k), forced->begin() + long((t + 1) * k));
+            for (int32_t e : top)
+                if (e < 0 || size_t(e) >= E) fail("route: forced expert ", e, " of token ", t, " is not in [0, ", E, ")");
         }
         float sum = 0;
         for (size_t j = 0; j < k; ++j) sum += st[top[j]];
@@ -55,6 +65,11 @@ inline routing route(const context& ctx, const model_shape& s, const moe_weights
             r.experts[t * k + j] = top[j];
             r.weights[t * k + j] = st[top[j]] / sum * float(s.route_scale);
         }
+    }
+    if (sv) {
+        sv->scores = std::move(scores);
+        sv->experts = r.experts;
+        sv->weights = r.weights;
     }
     return r;
 }
@@ -65,10 +80,10 @@ inline routing route(const context& ctx, const model_shape& s, const moe_weights
 // outputs are added in expert-id order, so the result does not depend on the thread count.
 inline void moe_forward(const context& ctx, const model_shape& s, const moe_weights& w, bool shared_clamp,
                         const float* x, size_t T, std::span<const int32_t> ids, float* y, const std::string& name,
-                        trace* tr) {
+                        trace* tr, const std::vector<int32_t>* forced = nullptr, moe_saved* sv = nullptr) {
     const size_t D = size_t(s.dim), E = size_t(s.n_routed_experts), k = size_t(s.n_activated_experts);
     const size_t I = size_t(s.moe_inter_dim);
-    const routing r = route(ctx, s, w, x, T, ids);
+    const routing r = route(ctx, s, w, x, T, ids, forced, sv);
     if (tr) {
         tr->add(name + ".gate_indices", r.experts, {k});
         tr->add(name + ".gate_weights", r.weights.data(), T, {k});
@@ -86,9 +101,30 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
     };
     std::vector<job> jobs;
     {
-        std::vector<std::vector<std::pair<int32_t, float>>> by_expert(E);
+        struct assignment {
+            int32_t token, slot;
+            float weight;
+        };
+        std::vector<std::vector<assignment>> by_expert(E);
         for (size_t t = 0; t < T; ++t)
-            for (size_t j = 0; j < k; ++j) by_expert[size_t(r.experts[t * k + j])].push_back({int32_t(t), r.weights[t * k + j]});
+            for (size_t j = 0; j < k; ++j)
+                by_expert[size_t(r.experts[t * k + j])].push_back({int32_t(t), int32_t(j), r.weights[t * k + j]});
+        if (sv) {
+            sv->rows.clear();
+            for (size_t e = 0; e < E; ++e) {
+                if (by_expert[e].empty()) continue;
+                moe_saved::expert_rows er;
+                er.expert = int(e);
+                for (const auto& a : by_expert[e]) {
+                    er.tokens.push_back(a.token);
+                    er.slots.push_back(a.slot);
+                }
+                sv->rows.push_back(std::move(er));
+            }
+            moe_saved::expert_rows shared_rows;
+            for (size_t t = 0; t < T; ++t) shared_rows.tokens.push_back(int32_t(t));
+            sv->rows.push_back(std::move(shared_rows));
+        }
         for (size_t e = 0; e < E; ++e) {
             if (by_expert[e].empty()) continue;
             job jb;
@@ -100,10 +136,10 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
             if (in_place) jb.xe_shared = x;
             else jb.xe.resize(jb.n * D);
             for (size_t i = 0; i < jb.n; ++i) {
-                jb.tokens.push_back(by_expert[e][i].first);
-                jb.row_weight.push_back(by_expert[e][i].second);
+                jb.tokens.push_back(by_expert[e][i].token);
+                jb.row_weight.push_back(by_expert[e][i].weight);
                 if (!in_place)
-                    std::copy(x + size_t(by_expert[e][i].first) * D, x + size_t(by_expert[e][i].first + 1) * D,
+                    std::copy(x + size_t(by_expert[e][i].token) * D, x + size_t(by_expert[e][i].token + 1) * D,
                               jb.xe.begin() + long(i * D));
             }
             jobs.push_back(std::move(jb));
@@ -115,9 +151,13 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
         sh.xe_shared = x;
         jobs.push_back(std::move(sh));
     }
-    for (auto& jb : jobs) {
-        jb.h.resize(jb.n * I);
-        jb.out.resize(jb.n * D);
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        jobs[j].h.resize(jobs[j].n * I);
+        jobs[j].out.resize(jobs[j].n * D);
+        if (sv) {
+            sv->rows[j].gate.resize(jobs[j].n * I);
+            sv->rows[j].up.resize(jobs[j].n * I);
+        }
     }
     // decode: the token's input rounded once for every expert (model_options::quantize_activations)
     kernels::rounded_row x_rounded;
@@ -139,6 +179,13 @@ inline void moe_forward(const context& ctx, const model_shape& s, const moe_weig
             scratch.resize(D);
             kernels::linear_rows(jb.input(), D, n, jb.weights->w1, i0, i1, g.data(), cols, scratch.data(), x_round);
             kernels::linear_rows(jb.input(), D, n, jb.weights->w3, i0, i1, u.data(), cols, scratch.data(), x_round);
+            if (sv) {  // each task writes its own columns of the job's rows
+                auto& er = sv->rows[task / tiles1];
+                for (size_t t = 0; t < n; ++t) {
+                    std::copy(g.begin() + long(t * cols), g.begin() + long((t + 1) * cols), er.gate.begin() + long(t * I + i0));
+                    std::copy(u.begin() + long(t * cols), u.begin() + long((t + 1) * cols), er.up.begin() + long(t * I + i0));
+                }
+            }
             for (size_t t = 0; t < n; ++t) {
                 kernels::swiglu(g.data() + t * cols, u.data() + t * cols, cols, jb.limit,
                                 jb.tokens.empty() ? 1.0f : jb.row_weight[t]);

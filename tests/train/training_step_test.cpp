@@ -1,0 +1,136 @@
+// The training loss and every gradient against the golden training data
+// (tests/data/golden-train, float64 reference): loss terms within 1e-5 relative, every
+// grad.* tensor within 1e-4·max|expected|, the gradient norm within 1e-5 relative, and the
+// same for the indexer warm-up mode; gradients bit-identical for 1 and 2 threads; the
+// training forward's logits bit-identical to model_core::forward.
+#include <dsv4/config/mini.hpp>
+#include <dsv4/io/checkpoint.hpp>
+#include <dsv4/train/parameters.hpp>
+#include <dsv4/train/training_step.hpp>
+
+#include "../support/golden.hpp"
+#include "../support/test_util.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+namespace {
+
+using dsv4::testing::close_to;
+using dsv4::testing::floats_of;
+
+std::string train_golden(const std::string& rel) { return std::string(DSV4_TEST_DATA) + "/golden-train/" + rel; }
+
+struct golden_case {
+    std::string name;
+    dsv4::model_shape shape;
+};
+
+class TrainingStepGolden : public ::testing::TestWithParam<golden_case> {};
+
+std::vector<std::vector<int32_t>> batch_of(const std::string& config) {
+    const auto j = nlohmann::json::parse(dsv4::read_text_file(train_golden(config + "/batch.json")));
+    return j.at("tokens").get<std::vector<std::vector<int32_t>>>();
+}
+
+dsv4::train::training_options options_of(const nlohmann::json& hyper) {
+    dsv4::train::training_options o;
+    o.mtp_weight = hyper.at("mtp_weight").get<double>();
+    o.balance_weight = hyper.at("balance_weight").get<double>();
+    o.indexer_weight = hyper.at("indexer_weight").get<double>();
+    return o;
+}
+
+void expect_losses(const dsv4::train::loss_terms& got, const nlohmann::json& expected) {
+    const std::pair<const char*, double> terms[] = {
+        {"main", got.main}, {"mtp", got.mtp}, {"balance", got.balance}, {"indexer", got.indexer}, {"total", got.total}};
+    for (const auto& [name, value] : terms) {
+        const double e = expected.at(name).get<double>();
+        EXPECT_LE(std::fabs(value - e), 1e-5 * std::fabs(e)) << name << ": got " << value << ", expected " << e;
+    }
+}
+
+TEST_P(TrainingStepGolden, LossesAndEveryGradientMatchTheReference) {
+    const auto& c = GetParam();
+    const dsv4::checkpoint ck(dsv4::testing::golden(c.name));
+    const auto p = dsv4::train::parameters::from_checkpoint(ck, c.shape);
+    const auto model = dsv4::train::make_model(p);
+    const auto meta = nlohmann::json::parse(dsv4::read_text_file(train_golden(c.name + "/meta.json")));
+    const auto docs = batch_of(c.name);
+    auto g = dsv4::train::parameters::zeros_like(p);
+    const auto res = dsv4::train::forward_backward(*model, p, docs, options_of(meta.at("hyper")), g);
+    expect_losses(res.loss, meta.at("losses"));
+
+    const dsv4::safetensors_file grads(train_golden(c.name + "/grads.safetensors"));
+    std::set<std::string> checked;
+    double norm2 = 0;
+    for (const auto& name : g.names()) {
+        const std::string key = "grad." + name;
+        if (!grads.find(key)) continue;
+        checked.insert(name);
+        EXPECT_TRUE(close_to(g[name], floats_of(grads.at(key)))) << name;
+        for (float v : g[name]) norm2 += double(v) * double(v);
+    }
+    for (const auto& t : grads.tensors())
+        if (t.name.rfind("grad.", 0) == 0) EXPECT_TRUE(checked.count(t.name.substr(5))) << t.name << " has no gradient here";
+    const double norm = std::sqrt(norm2), expected_norm = meta.at("grad_norm").get<double>();
+    EXPECT_LE(std::fabs(norm - expected_norm), 1e-5 * expected_norm) << "gradient norm " << norm;
+}
+
+TEST_P(TrainingStepGolden, IndexerWarmupMatchesTheReference) {
+    const auto& c = GetParam();
+    const auto meta = nlohmann::json::parse(dsv4::read_text_file(train_golden(c.name + "/meta.json")));
+    if (!meta.contains("indexer_warmup_losses")) GTEST_SKIP() << c.name << " has no warm-up case";
+    const dsv4::checkpoint ck(dsv4::testing::golden(c.name));
+    const auto p = dsv4::train::parameters::from_checkpoint(ck, c.shape);
+    const auto model = dsv4::train::make_model(p);
+    auto opt = options_of(meta.at("hyper"));
+    opt.indexer_warmup = true;
+    auto g = dsv4::train::parameters::zeros_like(p);
+    const auto res = dsv4::train::forward_backward(*model, p, batch_of(c.name), opt, g);
+    expect_losses(res.loss, meta.at("indexer_warmup_losses"));
+    const dsv4::safetensors_file grads(train_golden(c.name + "/grads.safetensors"));
+    size_t checked = 0;
+    for (const auto& t : grads.tensors()) {
+        const std::string& key = t.name;
+        if (key.rfind("warmup_grad.", 0) != 0) continue;
+        ++checked;
+        EXPECT_TRUE(close_to(g[key.substr(12)], floats_of(grads.at(key)))) << key;
+    }
+    EXPECT_GT(checked, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, TrainingStepGolden,
+                         ::testing::Values(golden_case{"flash-mini", dsv4::shape_of<dsv4::FlashMiniConfig>()},
+                                           golden_case{"pro-mini", dsv4::shape_of<dsv4::ProMiniConfig>()}),
+                         [](const auto& info) {
+                             std::string n = info.param.name;
+                             std::replace(n.begin(), n.end(), '-', '_');
+                             return n;
+                         });
+
+TEST(TrainingStep, GradientsDoNotDependOnTheThreadCount) {
+    const dsv4::checkpoint ck(dsv4::testing::golden("flash-mini"));
+    const auto p = dsv4::train::parameters::from_checkpoint(ck, dsv4::shape_of<dsv4::FlashMiniConfig>());
+    const auto docs = batch_of("flash-mini");
+    std::vector<dsv4::train::parameters> runs;
+    for (int threads : {1, 2}) {
+        dsv4::model_options o;
+        o.threads = threads;
+        const auto model = dsv4::train::make_model(p, o);
+        runs.push_back(dsv4::train::parameters::zeros_like(p));
+        dsv4::train::forward_backward(*model, p, docs, {}, runs.back());
+    }
+    for (const auto& name : runs[0].names()) {
+        const auto& a = runs[0][name];
+        const auto& b = runs[1][name];
+        ASSERT_EQ(a.size(), b.size());
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << name;
+    }
+}
+
+}  // namespace
