@@ -3,6 +3,8 @@
 // The fused scoring kernel against the scalar formula, and bit for bit against its two-step
 // definition (dots from the packed GEMM kernel, then the weighted ReLU sum). The fused kernel
 // exists on AVX-512 builds only; elsewhere its tests skip (callers take the two steps).
+// The weighted ReLU sum's backward against a double-precision reference, itself against
+// finite differences.
 #include <dsv4/kernels/indexer_score.hpp>
 #include <dsv4/kernels/linear.hpp>
 
@@ -12,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "../support/gradcheck.hpp"
 #include "kernel_test_util.hpp"
 
 TEST(IndexerScore, MatchesScalarForAllHeadCountsAndAlignments) {
@@ -100,4 +103,68 @@ TEST(IndexerScore, FusedKernelMatchesTheTwoStepsBitForBit) {
                 }
                 ASSERT_EQ(fused[n], 123.0f) << "wrote past the end";
             }
+}
+
+// ---- backward ----------------------------------------------------------------------------
+
+namespace {
+
+// weighted_relu_sum in double; p = [dots (n·heads), w (heads)].
+std::vector<double> relu_sum_ref(const std::vector<double>& p, size_t n, size_t heads) {
+    std::vector<double> out(n, 0.0);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t h = 0; h < heads; ++h) out[i] += p[n * heads + h] * std::max(p[i * heads + h], 0.0);
+    return out;
+}
+
+// Its backward in double: [ddots (n·heads), dw (heads)].
+std::vector<double> relu_sum_backward_ref(const std::vector<double>& p, const std::vector<double>& ds, size_t n, size_t heads) {
+    std::vector<double> g(n * heads + heads, 0.0);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t h = 0; h < heads; ++h) {
+            g[i * heads + h] = p[i * heads + h] > 0 ? ds[i] * p[n * heads + h] : 0.0;
+            g[n * heads + h] += ds[i] * std::max(p[i * heads + h], 0.0);
+        }
+    return g;
+}
+
+}  // namespace
+
+TEST(IndexerScoreBackward, KernelReferenceAndFiniteDifferencesAgree) {
+    dsv4::testing::gradient_errors errors;
+    for (size_t heads : {size_t(1), size_t(16), size_t(20), size_t(64)})
+        for (size_t n : {size_t(1), size_t(3), size_t(17)}) {
+            auto dots = dsv4::testing::random_floats(n * heads, 100 + n * heads, 2.0f);
+            for (auto& x : dots)  // away from ReLU's kink, where the differences would straddle it
+                if (std::fabs(x) < 1e-3f) x = 0.5f;
+            const auto w = dsv4::testing::random_floats(heads, 101 + heads), ds = dsv4::testing::random_floats(n, 102 + n);
+            std::vector<double> p(n * heads + heads);
+            for (size_t i = 0; i < n * heads; ++i) p[i] = dots[i];
+            for (size_t h = 0; h < heads; ++h) p[n * heads + h] = w[h];
+            const auto dsd = dsv4::testing::to_double(ds);
+            const auto ref = relu_sum_backward_ref(p, dsd, n, heads);
+            const auto fd = dsv4::testing::vjp_by_differences(
+                [&](const std::vector<double>& v) { return relu_sum_ref(v, n, heads); }, p, dsd);
+            ASSERT_TRUE(errors.reference(ref, fd)) << "heads=" << heads << " n=" << n;
+
+            std::vector<float> ddots(n * heads + 1, 123.0f), dw(heads, -0.5f);  // dw accumulates onto −0.5
+            dsv4::kernels::weighted_relu_sum_backward(dots.data(), n, heads, w.data(), ds.data(), ddots.data(), dw.data());
+            ASSERT_EQ(ddots[n * heads], 123.0f) << "wrote past the end";
+            std::vector<double> got(ref.size());
+            for (size_t i = 0; i < n * heads; ++i) got[i] = ddots[i];
+            for (size_t h = 0; h < heads; ++h) got[n * heads + h] = double(dw[h]) + 0.5;
+            ASSERT_TRUE(errors.kernel(got, ref)) << "heads=" << heads << " n=" << n;
+        }
+}
+
+TEST(IndexerScoreBackward, ZeroAndNaNDotsPassNoGradient) {
+    const float dots[4] = {0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(), 2.0f}, w[2] = {0.5f, 3.0f}, ds[2] = {2.0f, 1.0f};
+    float ddots[4], dw[2] = {0, 0};  // dots [2][2]: entry 0 = {0, −1}, entry 1 = {NaN, 2}
+    dsv4::kernels::weighted_relu_sum_backward(dots, 2, 2, w, ds, ddots, dw);
+    EXPECT_EQ(ddots[0], 0.0f);  // ReLU'(0) = 0
+    EXPECT_EQ(ddots[1], 0.0f);
+    EXPECT_EQ(ddots[2], 0.0f);
+    EXPECT_EQ(ddots[3], 1.0f * 3.0f);
+    EXPECT_TRUE(std::isnan(dw[0]));  // entry 1's NaN dot (head 0) stays visible, as in the forward
+    EXPECT_EQ(dw[1], 1.0f * 2.0f);
 }

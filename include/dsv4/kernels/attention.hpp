@@ -4,6 +4,8 @@
 //   s_j = scale · (q · kv_j);  m = max_j s_j (the sink is not part of the max)
 //   o = Σ_j exp(s_j − m) kv_j / (Σ_j exp(s_j − m) + exp(sink − m))
 // `scores` is caller scratch of n floats.
+// Backward (attend_with_sink_backward): with p_j the probabilities (sink in the denominator),
+// dp_j = dout·kv_j and δ = Σ_j p_j dp_j: ∂L/∂s_j = p_j (dp_j − δ), ∂L/∂sink = −p_sink·δ.
 #pragma once
 
 #include <algorithm>
@@ -30,6 +32,34 @@ inline void attend_with_sink(const float* q, const float* const* rows, size_t n,
     std::fill(out, out + d, 0.0f);
     for (size_t j = 0; j < n; ++j) axpy(scores[j], rows[j], out, d);
     for (size_t k = 0; k < d; ++k) out[k] *= inv;
+}
+
+// Backward of attend_with_sink for one head. Recomputes the scores and the probabilities
+// p_j = exp(s_j − m) / (Σ_i exp(s_i − m) + exp(sink − m)). Given dout [d] = ∂L/∂o, writes
+// p [n] = p_j, dsc [n] = scale·∂L/∂s_j and dq [d] (overwrite), so that row j's gradient (as
+// key and as value, K = V) is p[j]·dout + dsc[j]·q; returns ∂L/∂sink. With dp_j = dout·row_j
+// and δ = Σ_j p_j dp_j (= dout·o):
+//   ∂L/∂s_j = p_j (dp_j − δ),  dq = Σ_j dsc[j]·row_j,  ∂L/∂sink = −p_sink·δ.
+// n = 0: dq = 0 and the sink (alone in the softmax) has gradient 0.
+inline float attend_with_sink_backward(const float* q, const float* const* rows, size_t n, size_t d, float scale, float sink,
+                                       const float* dout, float* p, float* dsc, float* dq) noexcept {
+    std::fill(dq, dq + d, 0.0f);
+    if (n == 0) return 0.0f;
+    float m = -INFINITY;
+    for (size_t j = 0; j < n; ++j) m = std::max(m, p[j] = scale * dot(q, rows[j], d));  // the forward's scores
+    const float inv = exp_scores_with_sink(p, n, sink);
+    const float p_sink = std::exp(sink - m) * inv;
+    float delta = 0.0f;
+    for (size_t j = 0; j < n; ++j) {
+        p[j] *= inv;
+        dsc[j] = dot(dout, rows[j], d);  // dp_j for now
+        delta += p[j] * dsc[j];
+    }
+    for (size_t j = 0; j < n; ++j) {
+        dsc[j] = scale * (p[j] * (dsc[j] - delta));
+        axpy(dsc[j], rows[j], dq, d);
+    }
+    return -p_sink * delta;
 }
 
 namespace detail {

@@ -1,5 +1,7 @@
 // dsv4/kernels/hadamard.hpp — orthonormal Walsh–Hadamard transform (Sylvester order),
 // in place over n = 2^j values, scaled by n^-1/2 (the indexer's "rotate_activation").
+// Backward: the normalised transform is symmetric and orthogonal, so it is its own
+// transpose: the gradient is hadamard_inplace applied to the output gradient.
 #pragma once
 
 #include <cmath>

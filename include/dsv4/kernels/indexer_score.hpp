@@ -10,6 +10,8 @@
 // blocks of 16 heads (in block order), then across lanes in a fixed tree; the scalar tail
 // path of heads % 16 follows. The order depends only on the head count, never on the entry,
 // the tile or the thread. max(0, d) keeps a NaN dot NaN, as the scalar std::max(d, 0) does.
+// Backward (weighted_relu_sum_backward): ∂dots[i][h] = dscores[i]·w[h]·[dots[i][h] > 0],
+// ∂w[h] += Σ_i dscores[i]·max(dots[i][h], 0).
 #pragma once
 
 #include <algorithm>
@@ -44,6 +46,23 @@ inline void weighted_relu_sum(const float* dots, size_t n, size_t heads, const f
 #endif
         for (size_t h = tail; h < heads; ++h) acc = fma_like_simd(w[h], std::max(d[h], 0.0f), acc);
         out[i] = acc;
+    }
+}
+
+// Backward of weighted_relu_sum: dots [n][heads], w [heads], dscores [n] = ∂L/∂out. Writes
+// ddots [n][heads] (overwrite) = dscores[i]·w[h] where dots[i][h] > 0, else 0 (ReLU's
+// derivative, 0 at 0 and for NaN); accumulates dw [heads] += Σ_i dscores[i]·max(dots[i][h], 0),
+// summed in i order (a NaN dot stays NaN there, as in the forward).
+inline void weighted_relu_sum_backward(const float* dots, size_t n, size_t heads, const float* w, const float* dscores,
+                                       float* ddots, float* dw) noexcept {
+    for (size_t i = 0; i < n; ++i) {
+        const float* d = dots + i * heads;
+        float* dd = ddots + i * heads;
+        const float ds = dscores[i];
+        for (size_t h = 0; h < heads; ++h) {
+            dd[h] = d[h] > 0.0f ? ds * w[h] : 0.0f;
+            dw[h] += ds * std::max(d[h], 0.0f);
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //   f_k = 1 / base^(2k / rope_dim); with YaRN (original_seq_len > 0) the high-k
 //   frequencies are divided by `factor` along a linear ramp between the correction
 //   dims of beta_fast and beta_slow. There is no attention-temperature term.
+// Backward: the map is a rotation, so its transpose is its inverse: the gradient of
+// apply_rope(…, inverse) is apply_rope(…, !inverse) on the output gradient (same cos/sin).
 #pragma once
 
 #include <algorithm>
