@@ -8,8 +8,6 @@
 #include "../support/golden.hpp"
 #include "../support/test_util.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <set>
 
@@ -22,10 +20,7 @@ using dsv4::testing::golden;
 using dsv4::testing::ints_of;
 using dsv4::testing::slice;
 
-std::vector<std::vector<int32_t>> prompts(const std::string& file) {
-    const auto j = nlohmann::json::parse(dsv4::read_text_file(golden(file)));
-    return j.at("prompts").get<std::vector<std::vector<int32_t>>>();
-}
+std::vector<std::vector<int32_t>> prompts(const std::string& file) { return dsv4::testing::prompts_of(golden(file)); }
 
 // One batch row of a golden run: prefill, then the reference's decode loop, with the MTP
 // block beside it, recording everything the expected file can be compared with.
