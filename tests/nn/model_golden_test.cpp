@@ -293,7 +293,7 @@ TEST(GoldenModel, Fp8Fp4DequantisationIsBitExact) {
     }
     EXPECT_EQ(w.layers[0].attn.wq_b.format, dsv4::weight_format::fp8_e4m3);
     EXPECT_EQ(w.layers[1].ffn.experts[1].w1.format, dsv4::weight_format::fp4_e2m1);
-    EXPECT_EQ(w.layers[0].ffn_norm, floats_of(check.at("layers.0.ffn_norm.weight")));
+    EXPECT_EQ(values(w.layers[0].ffn_norm), floats_of(check.at("layers.0.ffn_norm.weight")));
 }
 
 }  // namespace
