@@ -127,7 +127,7 @@ std::vector<int32_t> random_ids(size_t n, uint64_t seed) {
 }
 
 // ---------------------------------------------------------------- weight bytes per token
-size_t fv(const std::vector<float>& v) { return v.size() * sizeof(float); }
+size_t fv(std::span<const float> v) { return v.size() * sizeof(float); }
 size_t hcw(const nn::hc_weights& h) { return fv(h.fn) + fv(h.base) + fv(h.scale); }
 size_t compressor_vectors(const nn::compressor_weights& c) { return fv(c.ape) + fv(c.norm); }
 

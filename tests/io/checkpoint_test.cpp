@@ -145,4 +145,30 @@ TEST_F(ShardedCheckpoint, DuplicateNameAcrossShardsWithoutIndex) {
     EXPECT_DSV4_ERROR(dsv4::checkpoint(dir.path().string()), "'a'", "also appears");
 }
 
+// An in-memory checkpoint: the caller's tensors under the same lookups and checks.
+TEST(InMemoryCheckpoint, LooksUpTheCallersMemory) {
+    std::vector<float> a{1, 2, 3, 4, 5, 6};
+    const std::vector<int32_t> ids{0, 1};
+    auto view = [](const std::string& name, dtype type, std::vector<int64_t> shape, const void* p, size_t n) {
+        return dsv4::tensor_view{name, type, std::move(shape), static_cast<const std::byte*>(p), n, {}};
+    };
+    const auto ck = dsv4::checkpoint::in_memory("weights in training",
+                                                {view("a", dtype::f32, {2, 3}, a.data(), 24), view("t", dtype::i32, {2}, ids.data(), 8)});
+    EXPECT_TRUE(ck->in_memory());
+    EXPECT_EQ(ck->folder(), "weights in training");
+    EXPECT_EQ(ck->names(), (std::vector<std::string>{"a", "t"}));
+    EXPECT_EQ(ck->at("a", dtype::f32, {2, 3}).data, reinterpret_cast<const std::byte*>(a.data()));
+    a[4] = 50;  // read in place
+    EXPECT_EQ(ck->at("a").as<float>(dtype::f32)[4], 50.0f);
+    EXPECT_DSV4_ERROR(ck->at("b"), "weights in training", "'b'");
+    EXPECT_DSV4_ERROR(ck->at("a", dtype::f32, {3, 2}), "weights in training", "'a'", "[2, 3]", "expected [3, 2]");
+
+    EXPECT_DSV4_ERROR(dsv4::checkpoint::in_memory("m", {view("a", dtype::f32, {2, 3}, a.data(), 20)}), "'a'", "20 bytes",
+                      "need 24");
+    EXPECT_DSV4_ERROR(dsv4::checkpoint::in_memory("m", {view("a", dtype::f32, {1}, a.data(), 4), view("a", dtype::f32, {1}, a.data(), 4)}),
+                      "'a'", "twice");
+    const auto* odd = reinterpret_cast<const std::byte*>(a.data()) + 2;
+    EXPECT_DSV4_ERROR(dsv4::checkpoint::in_memory("m", {view("a", dtype::f32, {1}, odd, 4)}), "'a'", "aligned");
+}
+
 }  // namespace

@@ -10,7 +10,7 @@ set(allowed_io      "ground;tensor;config;io")
 set(allowed_nn      "ground;tensor;config;kernels;io;nn")
 set(allowed_runtime "ground;tensor;config;kernels;io;nn;runtime")
 set(allowed_text    "ground;text")
-set(allowed_train   "ground;tensor;config;kernels;io;nn;runtime;train")
+set(allowed_train   "ground;tensor;config;kernels;io;nn;train")
 
 # "config/config.hpp" -> "config"; "error.hpp" -> "ground"; the umbrellas -> "umbrella"
 function(layer_of rel out)

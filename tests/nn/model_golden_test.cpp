@@ -8,8 +8,6 @@
 #include "../support/golden.hpp"
 #include "../support/test_util.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <set>
 
@@ -22,10 +20,7 @@ using dsv4::testing::golden;
 using dsv4::testing::ints_of;
 using dsv4::testing::slice;
 
-std::vector<std::vector<int32_t>> prompts(const std::string& file) {
-    const auto j = nlohmann::json::parse(dsv4::read_text_file(golden(file)));
-    return j.at("prompts").get<std::vector<std::vector<int32_t>>>();
-}
+std::vector<std::vector<int32_t>> prompts(const std::string& file) { return dsv4::testing::prompts_of(golden(file)); }
 
 // One batch row of a golden run: prefill, then the reference's decode loop, with the MTP
 // block beside it, recording everything the expected file can be compared with.
@@ -298,7 +293,7 @@ TEST(GoldenModel, Fp8Fp4DequantisationIsBitExact) {
     }
     EXPECT_EQ(w.layers[0].attn.wq_b.format, dsv4::weight_format::fp8_e4m3);
     EXPECT_EQ(w.layers[1].ffn.experts[1].w1.format, dsv4::weight_format::fp4_e2m1);
-    EXPECT_EQ(w.layers[0].ffn_norm, floats_of(check.at("layers.0.ffn_norm.weight")));
+    EXPECT_EQ(values(w.layers[0].ffn_norm), floats_of(check.at("layers.0.ffn_norm.weight")));
 }
 
 }  // namespace

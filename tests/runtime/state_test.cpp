@@ -9,8 +9,6 @@
 #include "../support/golden.hpp"
 #include "../support/test_util.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <thread>
 
 namespace {
@@ -26,8 +24,7 @@ class GoldenState : public ::testing::Test {
 protected:
     dsv4::model<dsv4::FlashMiniConfig> m{golden("flash-mini"), {.threads = 2}};
     dsv4::safetensors_file exp{golden("flash-mini/expected.safetensors")};
-    std::vector<std::vector<int32_t>> prompts =
-        nlohmann::json::parse(dsv4::read_text_file(golden("flash-mini/tokens.json"))).at("prompts").get<std::vector<std::vector<int32_t>>>();
+    std::vector<std::vector<int32_t>> prompts = dsv4::testing::prompts_of(golden("flash-mini/tokens.json"));
     const size_t V = 256, B = 2;
     std::vector<float> last = floats_of(exp.at("prefill.logits_last"));
     std::vector<float> dec = floats_of(exp.at("decode.logits"));

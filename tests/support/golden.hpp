@@ -1,8 +1,11 @@
-// Reading golden expected tensors and comparing with the documented tolerance:
+// Reading golden prompts and expected tensors, and comparing with the documented tolerance:
 // floats within 1e-4 · max|expected| over the whole tensor, integers exact.
 #pragma once
 
+#include <dsv4/io/checkpoint.hpp>
 #include <dsv4/io/safetensors.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +17,11 @@
 #include <vector>
 
 namespace dsv4::testing {
+
+// The prompts of a golden tokens.json ({"prompts": [[ids...], ...]}) at `path`.
+inline std::vector<std::vector<int32_t>> prompts_of(const std::string& path) {
+    return nlohmann::json::parse(read_text_file(path)).at("prompts").get<std::vector<std::vector<int32_t>>>();
+}
 
 inline std::vector<float> floats_of(const tensor_view& t) {
     const float* p = t.as<float>(dtype::f32);

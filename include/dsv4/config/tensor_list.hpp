@@ -46,6 +46,8 @@ enum class tensor_id : uint8_t {
     // MTP blocks only
     mtp_e_proj, mtp_h_proj, mtp_enorm, mtp_hnorm,
 };
+// How many tensor_ids there are, for tables indexed by them (mtp_hnorm stays last).
+inline constexpr int tensor_id_count = int(tensor_id::mtp_hnorm) + 1;
 
 // The official name below the block prefix ("layers.3." / "mtp.0." / none); matrices
 // (linear, expert) get ".weight" and, when quantised, ".scale" appended; "{e}" is the expert.

@@ -6,9 +6,14 @@
 // not list. Without an index, `model.safetensors` is the checkpoint, or else every
 // `model*.safetensors` file is a shard (a name in two shards is an error); other
 // .safetensors files in the folder (e.g. reference outputs) are not part of it. Tensors stay in the mapped files (zero copy).
+//
+// checkpoint::in_memory makes one of named tensors in the caller's memory instead (weights
+// being trained, train/parameters.hpp): the same lookups and checks, no file; the caller's
+// memory must outlive it.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -108,7 +113,32 @@ public:
         }
     }
 
+    // A checkpoint of tensors that live in the caller's memory (each tensor_view's data, which
+    // must outlive it); `label` stands for the folder in messages and in each view's file.
+    // Names must be unique, and each view's bytes must match its dtype and shape and be
+    // aligned to its element size, as a file's are.
+    static std::unique_ptr<checkpoint> in_memory(const std::string& label, std::vector<tensor_view> tensors) {
+        std::unique_ptr<checkpoint> ck(new checkpoint());
+        ck->folder_ = label;
+        ck->in_memory_ = true;
+        ck->memory_tensors_ = std::move(tensors);
+        for (auto& t : ck->memory_tensors_) {
+            t.file = label;
+            const size_t need = size_t(t.numel()) * size_t(dtype_size(t.type));
+            if (t.nbytes != need)
+                fail(label, ": tensor '", t.name, "' has ", t.nbytes, " bytes, its dtype and shape need ", need);
+            if (need > 0 && t.data == nullptr) fail(label, ": tensor '", t.name, "' has no data");
+            if (reinterpret_cast<uintptr_t>(t.data) % size_t(dtype_size(t.type)) != 0)
+                fail(label, ": tensor '", t.name, "' is not aligned to its ", dtype_size(t.type), "-byte elements");
+            auto [it, inserted] = ck->by_name_.emplace(t.name, &t);
+            if (!inserted) fail(label, ": tensor '", t.name, "' appears twice");
+        }
+        return ck;
+    }
+
+    // The folder read, or an in-memory checkpoint's label.
     const std::string& folder() const { return folder_; }
+    bool in_memory() const { return in_memory_; }
     size_t size() const { return by_name_.size(); }
     const std::vector<std::unique_ptr<safetensors_file>>& shards() const { return shards_; }
 
@@ -153,8 +183,12 @@ public:
     }
 
 private:
+    checkpoint() = default;
+
     std::string folder_;
+    bool in_memory_ = false;
     std::vector<std::unique_ptr<safetensors_file>> shards_;
+    std::vector<tensor_view> memory_tensors_;  // in_memory: the views (their data is the caller's)
     std::unordered_map<std::string, const tensor_view*> by_name_;
 };
 

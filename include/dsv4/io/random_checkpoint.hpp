@@ -3,10 +3,11 @@
 // config.json in the inference spelling. Used by tests of variant configs, by the
 // benchmark model (GBs, written tensor by tensor, never all in memory) and by examples.
 //
-// Values are scaled so activations stay O(1) through many layers: matrices uniform in
-// ±1/sqrt(in), norms 1, mHC logits small, sinks/ape/bias 0-centred; FP8 and FP4 tiles
-// are quantised from such floats with power-of-two (e8m0) tile scales, as a release
-// checkpoint is. tid2eid rows hold k distinct experts. Deterministic for a seed.
+// Values are scaled so activations stay O(1) through many layers (random_init_of, the one
+// rule, which train::parameters::random shares): matrices uniform in ±1/sqrt(in), norms 1,
+// mHC logits small, sinks/ape/bias 0-centred; FP8 and FP4 tiles are quantised from such
+// floats with power-of-two (e8m0) tile scales, as a release checkpoint is. tid2eid rows hold
+// k distinct experts. Deterministic for a seed.
 #pragma once
 
 #include <algorithm>
@@ -17,13 +18,16 @@
 #include <numeric>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <dsv4/config/config.hpp>
+#include <dsv4/config/tensor_list.hpp>
 #include <dsv4/error.hpp>
 #include <dsv4/io/config_json.hpp>
 #include <dsv4/io/safetensors_writer.hpp>
@@ -32,11 +36,51 @@
 
 namespace dsv4 {
 
+// How the random values of a float tensor are drawn: uniform in ±range (none drawn when 0),
+// then every value set to `value` when there is one.
+struct random_init {
+    float range = 0;
+    std::optional<float> value;
+};
+
+// The rule by what a tensor is: matrices uniform in ±1/sqrt(in) (a product keeps its input's
+// scale), norm weights exactly 1, the mHC gating scales 0.5, other vectors (sinks, biases,
+// mHC bases) uniform in ±0.5.
+inline random_init random_init_of(const tensor_desc& t) {
+    using T = tensor_id;
+    if (t.role == tensor_role::small_float && t.rank == 1) return {0.0f, 1.0f};
+    if (t.rank == 2) return {1.0f / std::sqrt(float(t.dims[1])), std::nullopt};
+    const bool hc_scale = t.id == T::hc_attn_scale || t.id == T::hc_ffn_scale || t.id == T::hc_head_scale;
+    // the mHC scales are drawn before being set, which keeps every seed's checkpoint as it was
+    return {0.5f, hc_scale ? std::optional<float>(0.5f) : std::nullopt};
+}
+
+// One value uniform in ±a.
+inline float random_uniform(float a, std::mt19937_64& rng) { return std::uniform_real_distribution<float>(-a, a)(rng); }
+
+// Fills v by rule r from rng.
+inline void fill_random(std::span<float> v, const random_init& r, std::mt19937_64& rng) {
+    if (r.range > 0)
+        for (auto& x : v) x = random_uniform(r.range, rng);
+    if (r.value) std::fill(v.begin(), v.end(), *r.value);
+}
+
+// A random hash-routing table (tid2eid): each of `rows` rows holds k distinct experts of n.
+template <class Id>
+void fill_random_expert_table(Id* table, int64_t rows, int64_t k, int64_t n, std::mt19937_64& rng) {
+    std::vector<Id> perm(static_cast<size_t>(n));
+    for (int64_t r = 0; r < rows; ++r) {
+        std::iota(perm.begin(), perm.end(), Id(0));
+        std::shuffle(perm.begin(), perm.end(), rng);
+        std::copy(perm.begin(), perm.begin() + k, table + r * k);
+    }
+}
+
 namespace detail {
 
 struct random_filler {
     std::mt19937_64 rng;
-    float uniform(float a) { return std::uniform_real_distribution<float>(-a, a)(rng); }
+    float uniform(float a) { return random_uniform(a, rng); }
 
     // Quantises uniform(±a) floats of an [out, in] matrix into FP8 codes + 128x128 e8m0 scales.
     void fp8(int64_t out, int64_t in, float a, std::vector<std::byte>& codes, std::vector<std::byte>& scales) {
@@ -70,15 +114,6 @@ struct random_filler {
             }
     }
 };
-
-inline float init_range(const tensor_spec& t) {
-    if (t.role == tensor_role::small_float && t.shape.size() == 1) return 0.0f;  // norm weights: exactly 1
-    if (t.shape.size() == 2) {
-        const int64_t in = t.role == tensor_role::expert && t.type == dtype::i8 ? t.shape[1] * 2 : t.shape[1];
-        return 1.0f / std::sqrt(float(in));
-    }
-    return 0.5f;
-}
 
 }  // namespace detail
 
@@ -119,38 +154,33 @@ inline void write_random_checkpoint(const std::string& folder, const model_shape
     // dtype size, so remember each quantised weight's scales until its scale tensor is written)
     std::map<std::string, std::vector<std::byte>> pending_scales;
     for (const auto& t : specs) {
-        const float a = detail::init_range(t);
+        const random_init init = random_init_of(t.desc);
+        const float a = init.range;
         int64_t numel = 1;
         for (auto d : t.shape) numel *= d;
         const std::string prefix = t.name.substr(0, t.name.rfind('.'));
+        std::vector<float> v;
         switch (t.type) {
             case dtype::f32: {
-                std::vector<float> v(static_cast<size_t>(numel));
-                const bool is_norm = t.role == tensor_role::small_float && t.shape.size() == 1;
-                for (auto& x : v) x = is_norm ? 1.0f : fill.uniform(a);
-                if (t.name.ends_with("_scale")) std::fill(v.begin(), v.end(), 0.5f);
+                v.resize(size_t(numel));
+                fill_random(v, init, fill.rng);
                 buf.resize(v.size() * 4);
                 std::memcpy(buf.data(), v.data(), buf.size());
                 break;
             }
             case dtype::bf16: {
-                const bool is_norm = t.shape.size() == 1;
+                v.resize(size_t(numel));
+                fill_random(v, init, fill.rng);
                 buf.resize(size_t(numel) * 2);
                 auto* p = reinterpret_cast<uint16_t*>(buf.data());
-                for (int64_t i = 0; i < numel; ++i) p[i] = encode_bf16(is_norm ? 1.0f : fill.uniform(a));
+                for (int64_t i = 0; i < numel; ++i) p[i] = encode_bf16(v[size_t(i)]);
                 break;
             }
-            case dtype::i64: {  // tid2eid: k distinct experts per token
-                const int64_t k = t.shape[1];
-                std::vector<int64_t> v(static_cast<size_t>(numel));
-                std::vector<int64_t> perm(size_t(s.n_routed_experts));
-                for (int64_t r = 0; r < t.shape[0]; ++r) {
-                    std::iota(perm.begin(), perm.end(), 0);
-                    std::shuffle(perm.begin(), perm.end(), fill.rng);
-                    std::copy(perm.begin(), perm.begin() + k, v.begin() + r * k);
-                }
-                buf.resize(v.size() * 8);
-                std::memcpy(buf.data(), v.data(), buf.size());
+            case dtype::i64: {
+                std::vector<int64_t> ids(static_cast<size_t>(numel));
+                fill_random_expert_table(ids.data(), t.shape[0], t.shape[1], s.n_routed_experts, fill.rng);
+                buf.resize(ids.size() * 8);
+                std::memcpy(buf.data(), ids.data(), buf.size());
                 break;
             }
             case dtype::f8_e4m3:

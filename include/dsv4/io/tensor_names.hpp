@@ -47,7 +47,7 @@ struct tensor_spec {
     std::string name;
     dtype type;
     std::vector<int64_t> shape;  // as stored (FP4: [out, in/2] bytes)
-    tensor_role role;
+    tensor_desc desc;            // the logical tensor it stores (or holds the scales of)
     bool is_scale = false;       // the e8m0 scales of an FP8/FP4 matrix
 };
 
@@ -70,20 +70,20 @@ inline std::vector<tensor_spec> release_tensor_specs(const model_shape& s) {
         for (int e = 0; e < t.experts; ++e) {
             const std::string base = tensor_base_name(s, t, e);
             if (t.role == tensor_role::index_table) {
-                out.push_back({base, dtype::i64, {t.dims[0], t.dims[1]}, t.role});
+                out.push_back({base, dtype::i64, {t.dims[0], t.dims[1]}, t});
                 continue;
             }
             const weight_format f = storage_format(s, t.role);
             std::vector<int64_t> shape(t.dims.begin(), t.dims.begin() + t.rank);
             if (!t.is_matrix()) {
-                out.push_back({base, stored_dtype(f), shape, t.role});
+                out.push_back({base, stored_dtype(f), shape, t});
                 continue;
             }
             const int64_t o = t.dims[0], i = t.dims[1];
             if (f == weight_format::fp4_e2m1) shape = {o, i / 2};
-            out.push_back({base + ".weight", stored_dtype(f), shape, t.role});
+            out.push_back({base + ".weight", stored_dtype(f), shape, t});
             if (const auto grid = scale_grid_of(f, o, i); grid.count() > 0)
-                out.push_back({base + ".scale", dtype::f8_e8m0, {grid.rows, grid.cols}, t.role, true});
+                out.push_back({base + ".scale", dtype::f8_e8m0, {grid.rows, grid.cols}, t, true});
         }
     });
     return out;

@@ -6,8 +6,10 @@
 //   dequantized<N>(ck, name)   an owned xt::xtensor<float, N> of the logical values: F32 and
 //                              BF16 copied, FP8 e4m3 times its 128x128 e8m0 block scales, FP4
 //                              e2m1 (two per byte, [out, in/2] stored) times its 1x32 scales.
+//   expert_ids(t, n)          the expert ids of a hash-routing table (gate.tid2eid, I64 or I32)
+//                              as int32, each checked to lie in [0, n)
 // Decoding is exact (every code and scale is a float). The scale tensor of "<x>.weight" is
-// "<x>.scale", checked for dtype and shape. Integer tensors (tid2eid) are not weights here.
+// "<x>.scale", checked for dtype and shape.
 #pragma once
 
 #include <array>
@@ -103,6 +105,21 @@ xt::xtensor<float, N> dequantized(const checkpoint& ck, const std::string& name)
         default: fail(t.file, ": tensor '", name, "' is ", dtype_name(t.type), ", not a float weight");
     }
     return out;
+}
+
+// The entries of an index table as int32 expert ids, each in [0, n_experts).
+inline std::vector<int32_t> expert_ids(const tensor_view& t, int n_experts) {
+    if (t.type != dtype::i64 && t.type != dtype::i32)
+        fail(t.file, ": tensor '", t.name, "' has dtype ", dtype_name(t.type), ", expected I64 or I32");
+    std::vector<int32_t> ids(size_t(t.numel()));
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const int64_t e = t.type == dtype::i64 ? reinterpret_cast<const int64_t*>(t.data)[i]
+                                               : reinterpret_cast<const int32_t*>(t.data)[i];
+        if (e < 0 || e >= n_experts)
+            fail(t.file, ": tensor '", t.name, "': entry ", i, " is expert ", e, ", expected [0, ", n_experts, ")");
+        ids[i] = int32_t(e);
+    }
+    return ids;
 }
 
 }  // namespace dsv4

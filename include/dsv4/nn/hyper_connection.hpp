@@ -13,6 +13,7 @@
 #include <dsv4/kernels/rmsnorm.hpp>
 #include <dsv4/kernels/simd.hpp>
 #include <dsv4/kernels/sinkhorn.hpp>
+#include <dsv4/nn/ops.hpp>
 #include <dsv4/nn/weights.hpp>
 #include <dsv4/context.hpp>
 

@@ -90,13 +90,23 @@ public:
     model_core(const model_core&) = delete;
     model_core& operator=(const model_core&) = delete;
 
+    // The model of a checkpoint folder (its config.json, when present, must describe `shape`).
     model_core(const model_shape& shape, std::string_view config_name, const std::string& folder, model_options opt)
-        : shape_(shape), opt_(opt), checkpoint_(std::make_unique<checkpoint>(folder)),
+        : model_core(shape, config_name, std::make_unique<checkpoint>(folder), opt) {}
+
+    // The model of any checkpoint, e.g. checkpoint::in_memory over weights being trained
+    // (train/parameters.hpp make_model). The model reads the checkpoint's tensors in place
+    // (nn/weights.hpp), so their memory must outlive it.
+    model_core(const model_shape& shape, std::string_view config_name, std::unique_ptr<checkpoint> weights,
+               model_options opt)
+        : shape_(shape), opt_(opt), checkpoint_(std::move(weights)),
           ctx_(opt.threads == 0 ? std::make_unique<context>() : std::make_unique<context>(opt.threads)) {
+        if (!checkpoint_) fail(config_name, ": no checkpoint given");
+        const std::string& folder = checkpoint_->folder();
         if (auto why = validate(shape_); !why.empty()) fail(config_name, ": invalid config: ", why);
         if (opt.max_chunk_tokens < 0)
             fail("model_options.max_chunk_tokens: expected >= 0 (0 = no limit), got ", opt.max_chunk_tokens);
-        if (opt.check_config_json) {
+        if (opt.check_config_json && !checkpoint_->in_memory()) {
             const std::string cfg = folder + "/config.json";
             if (std::filesystem::exists(cfg)) check_config(read_config_json(cfg), shape_, config_name);
         }
@@ -319,7 +329,7 @@ private:
 
     // Logits of the streams X [S, hc, D] (the last row, or all); X moves into the result
     // when the caller keeps the streams.
-    forward_result head(xt::xtensor<float, 3>& X, const nn::hc_weights& hcw, const nn::fvec& norm,
+    forward_result head(xt::xtensor<float, 3>& X, const nn::hc_weights& hcw, nn::float_span norm,
                         const forward_request& req) const {
         const size_t S = X.shape(0), D = size_t(shape_.dim);
         forward_result r;

@@ -1,14 +1,20 @@
 // dsv4/nn/weights.hpp — the model's weights as views into a loaded checkpoint.
 //
 // Matrices stay in their stored format (f32, bf16, FP8 + 128x128 e8m0 scales, FP4 +
-// 1x32 e8m0 scales) inside the mapped files; only the small vectors (norm weights,
-// biases, mHC parameters, sinks, ape) are copied into f32 arrays. Every tensor is looked
+// 1x32 e8m0 scales) inside the checkpoint (mapped files, or the caller's memory of an
+// in-memory checkpoint); so do the small float vectors (norm weights, biases, mHC
+// parameters, sinks, ape) stored in F32, while BF16 ones are decoded once into f32 arrays the
+// weights own. Every float the model reads is thus either the checkpoint's own or a fixed
+// decoding of it: a model over weights being trained sees each change in its next forward.
+// Only the hash-routing tables (I64 in files) are copied, as int32. Every tensor is looked
 // up by its official name and checked for dtype and shape; a missing or malformed one is
 // a dsv4::error naming it. Names not used by the model are reported by unused_tensors().
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,18 +24,20 @@
 #include <dsv4/error.hpp>
 #include <dsv4/io/checkpoint.hpp>
 #include <dsv4/io/tensor_names.hpp>
+#include <dsv4/io/weight_tensor.hpp>
 #include <dsv4/kernels/linear.hpp>
 #include <dsv4/tensor/number_formats.hpp>
 
 namespace dsv4::nn {
 
 using kernels::linear_weight;
-using fvec = std::vector<float>;
+// A float vector (or small matrix) of the weights, read in place (see above).
+using float_span = std::span<const float>;
 
 struct compressor_weights {
     linear_weight wkv, wgate;  // [coff*d, D]
-    fvec ape;                  // [ratio, coff*d]
-    fvec norm;                 // [d]
+    float_span ape;            // [ratio, coff*d]
+    float_span norm;           // [d]
 };
 
 struct indexer_weights {
@@ -39,9 +47,9 @@ struct indexer_weights {
 };
 
 struct attention_weights {
-    fvec sink;  // [H]
+    float_span sink;  // [H]
     linear_weight wq_a, wq_b, wkv, wo_a, wo_b;
-    fvec q_norm, kv_norm;
+    float_span q_norm, kv_norm;
     bool has_compressor = false, has_indexer = false;
     compressor_weights compressor;
     indexer_weights indexer;
@@ -53,19 +61,19 @@ struct expert_weights {
 
 struct moe_weights {
     linear_weight gate;              // [E, D]
-    fvec gate_bias;                  // [E] (score-routed layers)
+    float_span gate_bias;            // [E] (score-routed layers)
     std::vector<int32_t> tid2eid;    // [vocab, k] (hash-routed layers)
     std::vector<expert_weights> experts;
     expert_weights shared;
 };
 
 struct hc_weights {
-    fvec fn, base, scale;  // [mix, hc*D], [mix], [3]  (head: [hc, hc*D], [hc], [1])
+    float_span fn, base, scale;  // [mix, hc*D], [mix], [3]  (head: [hc, hc*D], [hc], [1])
 };
 
 struct block_weights {
     hc_weights hc_attn, hc_ffn;
-    fvec attn_norm, ffn_norm;
+    float_span attn_norm, ffn_norm;
     attention_weights attn;
     moe_weights ffn;
 };
@@ -73,7 +81,7 @@ struct block_weights {
 struct mtp_weights {
     block_weights block;
     linear_weight e_proj, h_proj;
-    fvec enorm, hnorm, norm;
+    float_span enorm, hnorm, norm;
     hc_weights hc_head;
 };
 
@@ -81,10 +89,13 @@ struct model_weights {
     const void* embed = nullptr;  // [V, D] f32 or bf16 rows
     bool embed_bf16 = false;
     linear_weight head;           // [V, D]
-    fvec norm;
+    float_span norm;
     hc_weights hc_head;
     std::vector<block_weights> layers;
     std::vector<mtp_weights> mtp;
+    // the BF16-stored vectors decoded to f32, which their spans above view (move-only, so
+    // the spans never point into another copy)
+    std::vector<std::unique_ptr<float[]>> decoded;
 };
 
 // Reads weights from a checkpoint, checking names, dtypes and shapes against a shape. The
@@ -105,6 +116,7 @@ public:
         for_each_tensor(s_, [&](const tensor_desc& t) {
             for (int e = 0; e < t.experts; ++e) place(w, t, e);
         });
+        w.decoded = std::move(decoded_);
         return w;
     }
 
@@ -203,17 +215,15 @@ private:
         return tensor(name, logical_shape(t), types);
     }
 
-    // A vector or small matrix of floats stored as f32 or bf16, copied to f32.
-    fvec floats(const std::string& name, const tensor_desc& d) {
+    // A vector or small matrix of floats stored as f32 (viewed in place) or bf16 (decoded once).
+    float_span floats(const std::string& name, const tensor_desc& d) {
         const auto& t = tensor(name, d, {dtype::f32, dtype::bf16});
-        fvec v(size_t(t.numel()));
-        if (t.type == dtype::f32) {
-            std::memcpy(v.data(), t.data, v.size() * 4);
-        } else {
-            const auto* b = reinterpret_cast<const uint16_t*>(t.data);
-            for (size_t i = 0; i < v.size(); ++i) v[i] = decode_bf16(b[i]);
-        }
-        return v;
+        const size_t n = size_t(t.numel());
+        if (t.type == dtype::f32) return {reinterpret_cast<const float*>(t.data), n};
+        auto& v = decoded_.emplace_back(std::make_unique<float[]>(n));
+        const auto* b = reinterpret_cast<const uint16_t*>(t.data);
+        for (size_t i = 0; i < n; ++i) v[i] = decode_bf16(b[i]);
+        return {v.get(), n};
     }
 
     // A matrix in any stored format, used in place: f32, bf16, FP8 and FP4 (with their .scale).
@@ -256,22 +266,14 @@ private:
 
     // tid2eid: each entry an expert id in [0, n_routed_experts).
     std::vector<int32_t> expert_table(const std::string& name, const tensor_desc& d) {
-        const auto& t = tensor(name, d, {dtype::i64, dtype::i32});
-        std::vector<int32_t> ids(size_t(t.numel()));
-        for (size_t i = 0; i < ids.size(); ++i) {
-            const int64_t e = t.type == dtype::i64 ? reinterpret_cast<const int64_t*>(t.data)[i]
-                                                   : reinterpret_cast<const int32_t*>(t.data)[i];
-            if (e < 0 || e >= s_.n_routed_experts)
-                fail(t.file, ": tensor '", t.name, "': entry ", i, " is expert ", e, ", expected [0, ", s_.n_routed_experts, ")");
-            ids[i] = int32_t(e);
-        }
-        return ids;
+        return expert_ids(tensor(name, d, {dtype::i64, dtype::i32}), s_.n_routed_experts);
     }
 
     const checkpoint& ck_;
     const model_shape& s_;
     bool round_inputs_ = false;
     std::set<std::string> used_;
+    std::vector<std::unique_ptr<float[]>> decoded_;
 };
 
 }  // namespace dsv4::nn
