@@ -37,10 +37,7 @@ struct hc_recomputed {
 
 inline hc_recomputed hc_recompute(const context& ctx, const model_shape& s, const hc_site& site, const float* X, size_t S) {
     const size_t hc = size_t(s.hc_mult), n_mix = size_t(s.hc_mix()), width = size_t(s.hc_dim());
-    nn::hc_weights w;  // the forward's function takes the weight struct: a view is enough
-    w.fn.assign(site.fn, site.fn + n_mix * width);
-    w.base.assign(site.base, site.base + n_mix);
-    w.scale.assign(site.scale, site.scale + 3);
+    const nn::hc_weights w{{site.fn, n_mix * width}, {site.base, n_mix}, {site.scale, 3}};
     hc_recomputed r;
     r.mix = nn::hc_mix_logits(ctx, s, w, X, S, n_mix);
     r.mixing.pre.resize(S * hc);
@@ -136,8 +133,7 @@ inline void hc_pre_backward(const context& ctx, const model_shape& s, const hc_s
 inline void hc_head_backward(const context& ctx, const model_shape& s, const hc_site& site, const float* X,
                              const float* dy, size_t S, float* dX) {
     const size_t D = size_t(s.dim), hc = size_t(s.hc_mult);
-    nn::hc_weights w;
-    w.fn.assign(site.fn, site.fn + hc * size_t(s.hc_dim()));
+    const nn::hc_weights w{{site.fn, hc * size_t(s.hc_dim())}, {site.base, hc}, {site.scale, 1}};
     const fvec mix = nn::hc_mix_logits(ctx, s, w, X, S, hc);
     fvec dmix(S * hc);
     for (size_t t = 0; t < S; ++t)

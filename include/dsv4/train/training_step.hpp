@@ -127,10 +127,8 @@ inline double head_backward(const model_core& model, const parameters& p, parame
     const size_t S = targets.size(), D = size_t(sh.dim);
     const float eps = float(sh.norm_eps);
     const hc_site site = head_site(p, g, block);
-    nn::hc_weights hw;
-    hw.fn.assign(site.fn, site.fn + size_t(sh.hc_mult) * size_t(sh.hc_dim()));
-    hw.base.assign(site.base, site.base + sh.hc_mult);
-    hw.scale.assign(site.scale, site.scale + 1);
+    const size_t hc = size_t(sh.hc_mult);
+    const nn::hc_weights hw{{site.fn, hc * size_t(sh.hc_dim())}, {site.base, hc}, {site.scale, 1}};
     fvec y(S * D), yn(S * D), dy(S * D);
     nn::hc_head(ctx, sh, hw, X, S, y.data());
     yn = y;
