@@ -142,4 +142,34 @@ TEST(TrainingStep, GradientsDoNotDependOnTheThreadCount) {
     }
 }
 
+// The training forward is the inference forward: for one document, the head over its streams
+// gives model_core::forward's logits of every position and mtp_forward's, bit for bit.
+TEST(TrainingStep, TrainingForwardLogitsAreTheInferenceLogits) {
+    const auto shape = dsv4::shape_of<dsv4::FlashMiniConfig>();
+    const dsv4::checkpoint ck(dsv4::testing::golden("flash-mini"));
+    const auto p = dsv4::train::parameters::from_checkpoint(ck, shape);
+    const auto model = dsv4::train::make_model(p);
+    const std::vector<int32_t> ids = batch_of("flash-mini")[0];
+    const size_t T = ids.size(), V = size_t(shape.vocab_size);
+
+    const auto pass = dsv4::train::training_forward(*model, ids);
+    auto seq = model->new_sequence(int64_t(T));
+    const auto ref = model->forward(seq, ids, {.all_logits = true, .keep_hidden = true});
+    ASSERT_EQ(pass.hidden.size(), ref.hidden.size());
+    EXPECT_EQ(0, std::memcmp(pass.hidden.data(), ref.hidden.data(), ref.hidden.size() * sizeof(float)));
+    const auto rows = dsv4::train::head_rows(*model, -1, pass.hidden.data(), T);
+    std::vector<float> logits(T * V);
+    dsv4::train::head_logits(*model, rows.data(), T, 0, V, logits.data());
+    EXPECT_EQ(0, std::memcmp(logits.data(), ref.logits.data(), logits.size() * sizeof(float)));
+
+    auto prefix = xt::xtensor<float, 3>::from_shape({T - 1, ref.hidden.shape(1), ref.hidden.shape(2)});
+    std::copy(ref.hidden.data(), ref.hidden.data() + prefix.size(), prefix.data());
+    const auto mtp_ref = model->mtp_forward(seq, prefix, std::span<const int32_t>(ids).subspan(1), {.all_logits = true});
+    const int mtp_block = shape.n_layers;
+    const auto mtp_rows = dsv4::train::head_rows(*model, mtp_block, pass.mtp_hidden.data(), T - 1);
+    std::vector<float> mtp_logits((T - 1) * V);
+    dsv4::train::head_logits(*model, mtp_rows.data(), T - 1, 0, V, mtp_logits.data());
+    EXPECT_EQ(0, std::memcmp(mtp_logits.data(), mtp_ref.logits.data(), mtp_logits.size() * sizeof(float)));
+}
+
 }  // namespace

@@ -54,25 +54,76 @@ struct step_result {
     std::vector<std::vector<std::vector<int32_t>>> routing;
 };
 
+// The training forward of one document (positions from 0, its own compressors): the model's
+// forward, then its MTP block on streams 0..T-2 and ids 1..T-1, with the hooks keeping what
+// the backward needs. Logits are left to the loss (head_rows, head_logits).
+struct document_pass {
+    nn::training_hooks hooks;
+    xt::xtensor<float, 3> hidden;      // [T, hc, D] the main streams before hc_head
+    xt::xtensor<float, 3> mtp_hidden;  // [T-1, hc, D] the MTP block's (empty: no MTP block or T < 3)
+};
+
+inline document_pass training_forward(const model_core& model, std::span<const int32_t> ids, bool indexer_warmup = false,
+                                      const std::vector<std::vector<int32_t>>* forced_experts = nullptr) {
+    const model_shape& sh = model.shape();
+    const size_t T = ids.size(), hc = size_t(sh.hc_mult), D = size_t(sh.dim);
+    document_pass d;
+    d.hooks.dense_indexer = indexer_warmup;
+    if (forced_experts) d.hooks.forced_experts = *forced_experts;
+    sequence_state seq = model.new_sequence(int64_t(T));
+    d.hidden = std::move(model.forward(seq, ids, {.keep_hidden = true, .training = &d.hooks, .compute_logits = false}).hidden);
+    if (sh.n_mtp_layers > 0 && T > 2) {
+        auto prefix = xt::xtensor<float, 3>::from_shape({T - 1, hc, D});
+        std::copy(d.hidden.data(), d.hidden.data() + prefix.size(), prefix.data());
+        d.mtp_hidden = std::move(model.mtp_forward(seq, prefix, ids.subspan(1),
+                                                   {.keep_hidden = true, .training = &d.hooks, .compute_logits = false})
+                                     .hidden);
+    }
+    return d;
+}
+
+// The head's input rows of streams X [S, hc, D]: norm(hc_head(X)) of the main model
+// (block −1) or of MTP block n_layers + m, as model_core's head computes them (the same
+// functions, so the same bits). `pre_norm` receives hc_head(X) when given.
+inline fvec head_rows(const model_core& model, int block, const float* X, size_t S, fvec* pre_norm = nullptr) {
+    const model_shape& sh = model.shape();
+    const size_t D = size_t(sh.dim);
+    const auto& w = model.weights();
+    const bool main = block < sh.n_layers;
+    const nn::hc_weights& hcw = main ? w.hc_head : w.mtp[size_t(block - sh.n_layers)].hc_head;
+    const nn::float_span norm = main ? w.norm : w.mtp[size_t(block - sh.n_layers)].norm;
+    fvec y(S * D);
+    nn::hc_head(model.ctx(), sh, hcw, X, S, y.data());
+    if (pre_norm) *pre_norm = y;
+    nn::rmsnorm_rows(y.data(), S, D, norm.data(), float(sh.norm_eps));
+    return y;
+}
+
+// Logits of the vocabulary rows [v0, v1) for head-input rows y [M, D]: out [M, v1 − v0].
+// Each logit is the inference kernel's fixed-order dot product, whatever the chunking.
+inline void head_logits(const model_core& model, const float* y, size_t M, size_t v0, size_t v1, float* out) {
+    const kernels::linear_weight& head = model.weights().head;
+    const size_t n = v1 - v0, D = head.in;
+    model.ctx().parallel_for(n, 32, [&](size_t a, size_t b) {
+        thread_local fvec scratch;
+        if (scratch.size() < D) scratch.resize(D);
+        kernels::linear_rows(y, D, M, head, v0 + a, v0 + b, out + a, n, scratch.data());
+    });
+}
+
 namespace detail {
 
 // Cross-entropy of rows y [M, D] (normalised) against targets (−1: no target), logits
 // y · headᵀ computed a vocabulary chunk at a time with the inference kernel (the same bits as
 // model_core's logits). Returns Σ −log p(target); writes dy = coef · ∂/∂y, adds coef · ∂/∂head.
-inline double cross_entropy(const context& ctx, const kernels::linear_weight& head_weight, const float* head,
-                            float* dhead, const float* y, const std::vector<int32_t>& targets, size_t D, double coef,
-                            float* dy) {
-    const size_t M = targets.size(), V = head_weight.out, chunk = std::min<size_t>(V, 4096);
+inline double cross_entropy(const model_core& model, const float* head, float* dhead, const float* y,
+                            const std::vector<int32_t>& targets, double coef, float* dy) {
+    const context& ctx = model.ctx();
+    const size_t M = targets.size(), V = model.weights().head.out, D = model.weights().head.in;
+    const size_t chunk = std::min<size_t>(V, 4096);
     std::vector<double> mx(M, -INFINITY), sum(M, 0.0), target_logit(M, 0.0);
     fvec logits(M * chunk);
-    auto chunk_logits = [&](size_t v0, size_t v1) {
-        const size_t n = v1 - v0;
-        ctx.parallel_for(n, 32, [&](size_t a, size_t b) {
-            thread_local fvec scratch;
-            if (scratch.size() < D) scratch.resize(D);
-            kernels::linear_rows(y, D, M, head_weight, v0 + a, v0 + b, logits.data() + a, n, scratch.data());
-        });
-    };
+    auto chunk_logits = [&](size_t v0, size_t v1) { head_logits(model, y, M, v0, v1, logits.data()); };
     // pass 1: log-sum-exp per row, online over chunks
     for (size_t v0 = 0; v0 < V; v0 += chunk) {
         const size_t v1 = std::min(V, v0 + chunk), n = v1 - v0;
@@ -125,19 +176,15 @@ inline double head_backward(const model_core& model, const parameters& p, parame
     const model_shape& sh = model.shape();
     const context& ctx = model.ctx();
     const size_t S = targets.size(), D = size_t(sh.dim);
-    const float eps = float(sh.norm_eps);
-    const hc_site site = head_site(p, g, block);
-    const size_t hc = size_t(sh.hc_mult);
-    const nn::hc_weights hw{{site.fn, hc * size_t(sh.hc_dim())}, {site.base, hc}, {site.scale, 1}};
-    fvec y(S * D), yn(S * D), dy(S * D);
-    nn::hc_head(ctx, sh, hw, X, S, y.data());
-    yn = y;
-    const float* norm = p.data(tensor_id::norm, block);
-    nn::rmsnorm_rows(yn.data(), S, D, norm, eps);
-    const double loss = cross_entropy(ctx, model.weights().head, p.data(tensor_id::head), g.data(tensor_id::head),
-                                      yn.data(), targets, D, coef, dy.data());
-    rmsnorm_rows_backward(ctx, y.data(), norm, dy.data(), dy.data(), g.data(tensor_id::norm, block), S, D, eps);
-    hc_head_backward(ctx, sh, site, X, dy.data(), S, dX);
+    fvec y;
+    const fvec yn = head_rows(model, block, X, S, &y);
+    fvec dy(S * D);
+    const double loss = cross_entropy(model, p.data(tensor_id::head), g.data(tensor_id::head), yn.data(), targets, coef,
+                                      dy.data());
+    const float* norm = p.data(tensor_id::norm, block < sh.n_layers ? -1 : block);
+    rmsnorm_rows_backward(ctx, y.data(), norm, dy.data(), dy.data(), g.data(tensor_id::norm, block < sh.n_layers ? -1 : block),
+                          S, D, float(sh.norm_eps));
+    hc_head_backward(ctx, sh, head_site(p, g, block < sh.n_layers ? -1 : block), X, dy.data(), S, dX);
     return loss;
 }
 
@@ -248,7 +295,7 @@ inline step_result forward_backward(const model_core& model, const parameters& p
                                     parameters& grads) {
     const model_shape& sh = model.shape();
     const context& ctx = model.ctx();
-    const size_t D = size_t(sh.dim), hc = size_t(sh.hc_mult), hcD = hc * D, k = size_t(sh.n_activated_experts);
+    const size_t D = size_t(sh.dim), hc = size_t(sh.hc_mult), hcD = hc * D;
     const int L = sh.n_layers, blocks = sh.n_layers + sh.n_mtp_layers;
     if (documents.empty()) fail("forward_backward: no documents in the batch");
     if (opt.forced_experts && opt.forced_experts->size() != documents.size())
@@ -273,20 +320,11 @@ inline step_result forward_backward(const model_core& model, const parameters& p
     for (size_t di = 0; di < documents.size(); ++di) {
         const std::vector<int32_t>& ids = documents[di];
         const size_t T = ids.size();
-        nn::training_hooks hooks;
-        hooks.dense_indexer = opt.indexer_warmup;
-        if (opt.forced_experts) hooks.forced_experts = (*opt.forced_experts)[di];
-        sequence_state seq = model.new_sequence(int64_t(T));
-        auto main_out = model.forward(seq, ids, {.keep_hidden = true, .training = &hooks, .compute_logits = false});
-        const xt::xtensor<float, 3>& X = main_out.hidden;  // [T, hc, D]
-        const bool with_mtp = sh.n_mtp_layers > 0 && T > 2;
-        forward_result mtp_out;
-        if (with_mtp) {
-            auto prefix = xt::xtensor<float, 3>::from_shape({T - 1, hc, D});
-            std::copy(X.data(), X.data() + (T - 1) * hcD, prefix.data());
-            mtp_out = model.mtp_forward(seq, prefix, std::span<const int32_t>(ids).subspan(1),
-                                        {.keep_hidden = true, .training = &hooks, .compute_logits = false});
-        }
+        document_pass pass = training_forward(model, ids, opt.indexer_warmup,
+                                              opt.forced_experts ? &(*opt.forced_experts)[di] : nullptr);
+        const nn::training_hooks& hooks = pass.hooks;
+        const xt::xtensor<float, 3>& X = pass.hidden;  // [T, hc, D]
+        const bool with_mtp = pass.mtp_hidden.size() > 0;
         // routing record and loads
         res.routing.emplace_back(size_t(blocks));
         for (int b = 0; b < blocks; ++b) {
@@ -304,7 +342,7 @@ inline step_result forward_backward(const model_core& model, const parameters& p
             std::vector<int32_t> targets(S, -1);
             for (size_t t = 0; t + 2 < T; ++t) targets[t] = ids[t + 2];
             fvec dXm(S * hcD);
-            mtp_sum += detail::head_backward(model, p, grads, b, mtp_out.hidden.data(), targets,
+            mtp_sum += detail::head_backward(model, p, grads, b, pass.mtp_hidden.data(), targets,
                                              opt.mtp_weight / double(n_mtp), dXm.data());
             const auto bl = detail::block_backward(model, p, grads, b, hooks.blocks[size_t(b)], S, balance_weight,
                                                    n_queries[size_t(b)] ? opt.indexer_weight / double(n_queries[size_t(b)]) : 0.0, dXm);
@@ -359,7 +397,6 @@ inline step_result forward_backward(const model_core& model, const parameters& p
         for (size_t t = 0; t + 1 < T && !dembed_mtp.empty(); ++t)
             kernels::axpy(1.0f, dembed_mtp.data() + t * D, dembed + size_t(ids[t + 1]) * D, D);
     }
-    (void)k;
     res.loss.main = main_sum / double(n_main);
     res.loss.mtp = n_mtp ? mtp_sum / double(n_mtp) : 0.0;
     res.loss.total = res.loss.main + opt.mtp_weight * res.loss.mtp + opt.balance_weight * res.loss.balance + res.loss.indexer;
