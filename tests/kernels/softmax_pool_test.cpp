@@ -20,9 +20,11 @@ TEST(SoftmaxPool, GivesTheCompressorsBits) {
         // no scalar tail (whose multiply-add the compiler may contract in one caller and not the
         // other) and the comparison sees the pooling alone
         const size_t r = coff == 2 ? 4 : 8, d = 64, rw = size_t(coff) * d, S = 3 * r;
+        // the weights are views (nn/weights.hpp): their storage lives here
+        const auto ape = dsv4::testing::random_floats(r * rw, 110, 1.0f), norm = dsv4::testing::random_floats(d, 111, 1.0f);
         dsv4::nn::compressor_weights w;
-        w.ape = dsv4::testing::random_floats(r * rw, 110, 1.0f);
-        w.norm = dsv4::testing::random_floats(d, 111, 1.0f);
+        w.ape = ape;
+        w.norm = norm;
         const dsv4::nn::compressor_setup cs{0, nullptr, 1e-6f, false};  // no RoPE, no rotation
         dsv4::compressor_state st;
         st.init(int(r), int(d), coff);

@@ -71,8 +71,9 @@ inline void compressor_entries_backward(const model_shape& sh, const compressor_
     fvec pooled(d), dentry(d), dpooled(d), score(npos), kv(npos), dscore(npos), dkv(npos);
     std::vector<int64_t> token(npos), channel(npos);
     for (size_t i = 0; i < n; ++i) {
-        // the pooled positions of channel c: (token, channel) or padding (token -1)
-        auto positions = [&](size_t c) {
+        // the pooled positions of channel c: (token, channel) or padding (token -1), with their
+        // scores (Z + ape, as the forward adds them) and values
+        auto gather = [&](size_t c) {
             for (size_t m = 0; m < npos; ++m) {
                 if (coff == 2 && m < r) {
                     token[m] = int64_t(i) * int64_t(r) - int64_t(r) + int64_t(m);
@@ -81,11 +82,6 @@ inline void compressor_entries_backward(const model_shape& sh, const compressor_
                     token[m] = int64_t(i * r + (coff == 2 ? m - r : m));
                     channel[m] = int64_t(coff == 2 ? d + c : c);
                 }
-            }
-        };
-        for (size_t c = 0; c < d; ++c) {
-            positions(c);
-            for (size_t m = 0; m < npos; ++m) {
                 if (token[m] < 0) {
                     score[m] = -INFINITY;
                     kv[m] = 0.0f;
@@ -95,6 +91,9 @@ inline void compressor_entries_backward(const model_shape& sh, const compressor_
                 kv[m] = K[tk * rw + ch];
                 score[m] = Z[tk * rw + ch] + cp.ape[(tk % r) * rw + ch];
             }
+        };
+        for (size_t c = 0; c < d; ++c) {
+            gather(c);
             pooled[c] = kernels::softmax_pool(score.data(), kv.data(), npos);
         }
         std::copy(dentries + i * d, dentries + (i + 1) * d, dentry.begin());
@@ -102,17 +101,7 @@ inline void compressor_entries_backward(const model_shape& sh, const compressor_
         rope.rotate(dentry.data() + d - rd, i, true);
         kernels::rmsnorm_backward(pooled.data(), cp.norm, dentry.data(), dpooled.data(), cp.dnorm, d, eps);
         for (size_t c = 0; c < d; ++c) {
-            positions(c);
-            for (size_t m = 0; m < npos; ++m) {
-                if (token[m] < 0) {
-                    score[m] = -INFINITY;
-                    kv[m] = 0.0f;
-                    continue;
-                }
-                const size_t tk = size_t(token[m]), ch = size_t(channel[m]);
-                kv[m] = K[tk * rw + ch];
-                score[m] = Z[tk * rw + ch] + cp.ape[(tk % r) * rw + ch];
-            }
+            gather(c);
             kernels::softmax_pool_backward(score.data(), kv.data(), npos, dpooled[c], dscore.data(), dkv.data());
             for (size_t m = 0; m < npos; ++m) {
                 if (token[m] < 0) continue;
