@@ -60,7 +60,7 @@ namespace detail {
 // Z = wgate x of every token: dK, dZ [S, coff·d] (overwritten; tokens of no entry get 0),
 // ape and norm gradients added. Entry i pools block i (channels of the B half when coff = 2)
 // and, overlapping, block i-1's A half; it sits at position i·r.
-inline void compressor_entries_backward(const model_shape& sh, const compressor_params& cp, const float* K,
+inline void compressor_entries_backward(const context& ctx, const model_shape& sh, const compressor_params& cp, const float* K,
                                         const float* Z, size_t S, size_t r, size_t d, size_t coff, const float* freqs,
                                         bool rotated, const float* dentries, size_t n, float* dK, float* dZ) {
     const size_t rw = coff * d, rd = size_t(sh.rope_head_dim), npos = coff * r;
@@ -68,49 +68,56 @@ inline void compressor_entries_backward(const model_shape& sh, const compressor_
     std::fill(dK, dK + S * rw, 0.0f);
     std::fill(dZ, dZ + S * rw, 0.0f);
     const rope_rows rope(freqs, rd, n, int64_t(r));
-    fvec pooled(d), dentry(d), dpooled(d), score(npos), kv(npos), dscore(npos), dkv(npos);
-    std::vector<int64_t> token(npos), channel(npos);
-    for (size_t i = 0; i < n; ++i) {
-        // the pooled positions of channel c: (token, channel) or padding (token -1), with their
-        // scores (Z + ape, as the forward adds them) and values
-        auto gather = [&](size_t c) {
-            for (size_t m = 0; m < npos; ++m) {
-                if (coff == 2 && m < r) {
-                    token[m] = int64_t(i) * int64_t(r) - int64_t(r) + int64_t(m);
-                    channel[m] = int64_t(c);
-                } else {
-                    token[m] = int64_t(i * r + (coff == 2 ? m - r : m));
-                    channel[m] = int64_t(coff == 2 ? d + c : c);
+    // entries in parallel: each writes its own tokens' channels of dK, dZ (CSA: block i's B
+    // half and block i-1's A half) and its own row of norm-gradient terms, summed in order below
+    fvec dnorm_rows(n * d, 0.0f);
+    ctx.parallel_for(n, 1, [&](size_t i0, size_t i1) {
+        fvec pooled(d), dentry(d), dpooled(d), score(npos), kv(npos), dscore(npos), dkv(npos);
+        std::vector<int64_t> token(npos), channel(npos);
+        for (size_t i = i0; i < i1; ++i) {
+            // the pooled positions of channel c: (token, channel) or padding (token -1), with their
+            // scores (Z + ape, as the forward adds them) and values
+            auto gather = [&](size_t c) {
+                for (size_t m = 0; m < npos; ++m) {
+                    if (coff == 2 && m < r) {
+                        token[m] = int64_t(i) * int64_t(r) - int64_t(r) + int64_t(m);
+                        channel[m] = int64_t(c);
+                    } else {
+                        token[m] = int64_t(i * r + (coff == 2 ? m - r : m));
+                        channel[m] = int64_t(coff == 2 ? d + c : c);
+                    }
+                    if (token[m] < 0) {
+                        score[m] = -INFINITY;
+                        kv[m] = 0.0f;
+                        continue;
+                    }
+                    const size_t tk = size_t(token[m]), ch = size_t(channel[m]);
+                    kv[m] = K[tk * rw + ch];
+                    score[m] = Z[tk * rw + ch] + cp.ape[(tk % r) * rw + ch];
                 }
-                if (token[m] < 0) {
-                    score[m] = -INFINITY;
-                    kv[m] = 0.0f;
-                    continue;
+            };
+            for (size_t c = 0; c < d; ++c) {
+                gather(c);
+                pooled[c] = kernels::softmax_pool(score.data(), kv.data(), npos);
+            }
+            std::copy(dentries + i * d, dentries + (i + 1) * d, dentry.begin());
+            if (rotated) kernels::hadamard_inplace(dentry.data(), d);  // orthonormal and symmetric: its own transpose
+            rope.rotate(dentry.data() + d - rd, i, true);
+            kernels::rmsnorm_backward(pooled.data(), cp.norm, dentry.data(), dpooled.data(), dnorm_rows.data() + i * d, d, eps);
+            for (size_t c = 0; c < d; ++c) {
+                gather(c);
+                kernels::softmax_pool_backward(score.data(), kv.data(), npos, dpooled[c], dscore.data(), dkv.data());
+                for (size_t m = 0; m < npos; ++m) {
+                    if (token[m] < 0) continue;
+                    const size_t tk = size_t(token[m]), ch = size_t(channel[m]);
+                    dK[tk * rw + ch] = dkv[m];
+                    dZ[tk * rw + ch] = dscore[m];
                 }
-                const size_t tk = size_t(token[m]), ch = size_t(channel[m]);
-                kv[m] = K[tk * rw + ch];
-                score[m] = Z[tk * rw + ch] + cp.ape[(tk % r) * rw + ch];
-            }
-        };
-        for (size_t c = 0; c < d; ++c) {
-            gather(c);
-            pooled[c] = kernels::softmax_pool(score.data(), kv.data(), npos);
-        }
-        std::copy(dentries + i * d, dentries + (i + 1) * d, dentry.begin());
-        if (rotated) kernels::hadamard_inplace(dentry.data(), d);  // orthonormal and symmetric: its own transpose
-        rope.rotate(dentry.data() + d - rd, i, true);
-        kernels::rmsnorm_backward(pooled.data(), cp.norm, dentry.data(), dpooled.data(), cp.dnorm, d, eps);
-        for (size_t c = 0; c < d; ++c) {
-            gather(c);
-            kernels::softmax_pool_backward(score.data(), kv.data(), npos, dpooled[c], dscore.data(), dkv.data());
-            for (size_t m = 0; m < npos; ++m) {
-                if (token[m] < 0) continue;
-                const size_t tk = size_t(token[m]), ch = size_t(channel[m]);
-                dK[tk * rw + ch] = dkv[m];
-                dZ[tk * rw + ch] = dscore[m];
             }
         }
-    }
+    });
+    for (size_t i = 0; i < n; ++i)
+        for (size_t c = 0; c < d; ++c) cp.dnorm[c] += dnorm_rows[i * d + c];
     // ape[slot] is added to every token of that slot: tokens in order
     for (size_t t = 0; t < S; ++t)
         for (size_t c = 0; c < rw; ++c) cp.dape[(t % r) * rw + c] += dZ[t * rw + c];
@@ -225,7 +232,7 @@ inline double attention_backward(const context& ctx, const model_shape& sh, cons
         const size_t coff = csa ? 2 : 1;  // CSA entries overlap two blocks
         const size_t rw = coff * d;
         fvec dK(S * rw), dZ(S * rw);
-        detail::compressor_entries_backward(sh, p.compressor, sv.ck.data(), sv.cz.data(), S, r, d, coff, layer.rope_freqs,
+        detail::compressor_entries_backward(ctx, sh, p.compressor, sv.ck.data(), sv.cz.data(), S, r, d, coff, layer.rope_freqs,
                                             false, dcomp.data(), n_entries, dK.data(), dZ.data());
         detail::compressor_projections_backward(ctx, p.compressor, x, dK.data(), dZ.data(), S, rw, D, dx);
     }
@@ -235,39 +242,45 @@ inline double attention_backward(const context& ctx, const model_shape& sh, cons
     const size_t ih = size_t(sh.index_n_heads), id = size_t(sh.index_head_dim), n_keys = sv.index_keys.size() / id;
     fvec dqi(S * ih * id, 0.0f), dhw(S * ih, 0.0f);
     std::vector<fvec> ddots(S);  // per query: [|S_t|, ih]
+    std::vector<double> query_loss(S, 0.0);
+    // queries in parallel: each writes its own rows of dqi, dhw, ddots and its loss term
+    ctx.parallel_for(S, 4, [&](size_t q0, size_t q1) {
+        for (size_t t = q0; t < q1; ++t) {
+            const auto& set = sv.selected[t];
+            const size_t m = set.size();
+            if (m == 0) continue;
+            double& loss = query_loss[t];
+            const size_t n = (offset[t + 1] - offset[t]) / H, w0 = t + 1 - window_lo(t);
+            fvec target(m, 0.0f), dI(m);
+            double mass = 0;
+            for (size_t a = 0; a < m; ++a) {
+                for (size_t h = 0; h < H; ++h) target[a] += P[offset[t] + h * n + w0 + a];
+                mass += target[a];
+            }
+            double mx = -INFINITY, den = 0;
+            for (size_t a = 0; a < m; ++a) mx = std::max(mx, double(sv.index_scores[t][size_t(set[a])]));
+            for (size_t a = 0; a < m; ++a) den += std::exp(double(sv.index_scores[t][size_t(set[a])]) - mx);
+            for (size_t a = 0; a < m; ++a) {
+                const double logq = double(sv.index_scores[t][size_t(set[a])]) - mx - std::log(den);
+                const double pa = mass > 0 ? double(target[a]) / mass : 0.0;
+                if (pa > 0) loss += pa * (std::log(pa) - logq);
+                dI[a] = float(layer.indexer_weight * (std::exp(logq) - pa));
+            }
+            // scores I[t, s] = Σ_h hw[t,h] relu(qi[t,h] · k_s)
+            fvec dots(m * ih);
+            for (size_t a = 0; a < m; ++a)
+                for (size_t h = 0; h < ih; ++h)
+                    dots[a * ih + h] = kernels::dot(sv.qi.data() + (t * ih + h) * id, sv.index_keys.data() + size_t(set[a]) * id, id);
+            ddots[t].resize(m * ih);
+            kernels::weighted_relu_sum_backward(dots.data(), m, ih, sv.hw.data() + t * ih, dI.data(), ddots[t].data(),
+                                                dhw.data() + t * ih);
+            for (size_t a = 0; a < m; ++a)
+                for (size_t h = 0; h < ih; ++h)
+                    kernels::axpy(ddots[t][a * ih + h], sv.index_keys.data() + size_t(set[a]) * id, dqi.data() + (t * ih + h) * id, id);
+        }
+    });
     double loss = 0;
-    for (size_t t = 0; t < S; ++t) {
-        const auto& set = sv.selected[t];
-        const size_t m = set.size();
-        if (m == 0) continue;
-        const size_t n = (offset[t + 1] - offset[t]) / H, w0 = t + 1 - window_lo(t);
-        fvec target(m, 0.0f), dI(m);
-        double mass = 0;
-        for (size_t a = 0; a < m; ++a) {
-            for (size_t h = 0; h < H; ++h) target[a] += P[offset[t] + h * n + w0 + a];
-            mass += target[a];
-        }
-        double mx = -INFINITY, den = 0;
-        for (size_t a = 0; a < m; ++a) mx = std::max(mx, double(sv.index_scores[t][size_t(set[a])]));
-        for (size_t a = 0; a < m; ++a) den += std::exp(double(sv.index_scores[t][size_t(set[a])]) - mx);
-        for (size_t a = 0; a < m; ++a) {
-            const double logq = double(sv.index_scores[t][size_t(set[a])]) - mx - std::log(den);
-            const double pa = mass > 0 ? double(target[a]) / mass : 0.0;
-            if (pa > 0) loss += pa * (std::log(pa) - logq);
-            dI[a] = float(layer.indexer_weight * (std::exp(logq) - pa));
-        }
-        // scores I[t, s] = Σ_h hw[t,h] relu(qi[t,h] · k_s)
-        fvec dots(m * ih);
-        for (size_t a = 0; a < m; ++a)
-            for (size_t h = 0; h < ih; ++h)
-                dots[a * ih + h] = kernels::dot(sv.qi.data() + (t * ih + h) * id, sv.index_keys.data() + size_t(set[a]) * id, id);
-        ddots[t].resize(m * ih);
-        kernels::weighted_relu_sum_backward(dots.data(), m, ih, sv.hw.data() + t * ih, dI.data(), ddots[t].data(),
-                                            dhw.data() + t * ih);
-        for (size_t a = 0; a < m; ++a)
-            for (size_t h = 0; h < ih; ++h)
-                kernels::axpy(ddots[t][a * ih + h], sv.index_keys.data() + size_t(set[a]) * id, dqi.data() + (t * ih + h) * id, id);
-    }
+    for (double l : query_loss) loss += l;
     loss *= layer.indexer_weight;
     // keys: gathered over their readers, queries ascending
     fvec dkeys(n_keys * id, 0.0f);
@@ -293,7 +306,7 @@ inline double attention_backward(const context& ctx, const model_shape& sh, cons
     add_weight_gradient(ctx, dhw.data(), ih, x, D, S, ih, D, p.dindex_weights_proj, D);
     // the indexer's compressor (overlapping, rotated); x detached
     fvec dK(S * 2 * id), dZ(S * 2 * id);
-    detail::compressor_entries_backward(sh, p.index_compressor, sv.ik.data(), sv.iz.data(), S, r, id, 2, layer.rope_freqs,
+    detail::compressor_entries_backward(ctx, sh, p.index_compressor, sv.ik.data(), sv.iz.data(), S, r, id, 2, layer.rope_freqs,
                                         true, dkeys.data(), n_keys, dK.data(), dZ.data());
     detail::compressor_projections_backward(ctx, p.index_compressor, x, dK.data(), dZ.data(), S, 2 * id, D, nullptr);
     return loss;

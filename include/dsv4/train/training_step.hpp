@@ -128,16 +128,18 @@ inline double cross_entropy(const model_core& model, const float* head, float* d
     for (size_t v0 = 0; v0 < V; v0 += chunk) {
         const size_t v1 = std::min(V, v0 + chunk), n = v1 - v0;
         chunk_logits(v0, v1);
-        for (size_t m = 0; m < M; ++m) {
-            const float* l = logits.data() + m * n;
-            double cm = mx[m];
-            for (size_t v = 0; v < n; ++v) cm = std::max(cm, double(l[v]));
-            double s = sum[m] * std::exp(mx[m] - cm);
-            for (size_t v = 0; v < n; ++v) s += std::exp(double(l[v]) - cm);
-            mx[m] = cm;
-            sum[m] = s;
-            if (targets[m] >= int32_t(v0) && targets[m] < int32_t(v1)) target_logit[m] = l[size_t(targets[m]) - v0];
-        }
+        ctx.parallel_for(M, 8, [&](size_t m0, size_t m1) {
+            for (size_t m = m0; m < m1; ++m) {
+                const float* l = logits.data() + m * n;
+                double cm = mx[m];
+                for (size_t v = 0; v < n; ++v) cm = std::max(cm, double(l[v]));
+                double s = sum[m] * std::exp(mx[m] - cm);
+                for (size_t v = 0; v < n; ++v) s += std::exp(double(l[v]) - cm);
+                mx[m] = cm;
+                sum[m] = s;
+                if (targets[m] >= int32_t(v0) && targets[m] < int32_t(v1)) target_logit[m] = l[size_t(targets[m]) - v0];
+            }
+        });
     }
     double loss = 0;
     for (size_t m = 0; m < M; ++m)
@@ -147,16 +149,18 @@ inline double cross_entropy(const model_core& model, const float* head, float* d
     for (size_t v0 = 0; v0 < V; v0 += chunk) {
         const size_t v1 = std::min(V, v0 + chunk), n = v1 - v0;
         chunk_logits(v0, v1);
-        for (size_t m = 0; m < M; ++m) {
-            float* l = logits.data() + m * n;
-            if (targets[m] < 0) {
-                std::fill(l, l + n, 0.0f);
-                continue;
+        ctx.parallel_for(M, 8, [&](size_t m0, size_t m1) {
+            for (size_t m = m0; m < m1; ++m) {
+                float* l = logits.data() + m * n;
+                if (targets[m] < 0) {
+                    std::fill(l, l + n, 0.0f);
+                    continue;
+                }
+                const double lse = mx[m] + std::log(sum[m]);
+                for (size_t v = 0; v < n; ++v) l[v] = float(coef * std::exp(double(l[v]) - lse));
+                if (targets[m] >= int32_t(v0) && targets[m] < int32_t(v1)) l[size_t(targets[m]) - v0] -= float(coef);
             }
-            const double lse = mx[m] + std::log(sum[m]);
-            for (size_t v = 0; v < n; ++v) l[v] = float(coef * std::exp(double(l[v]) - lse));
-            if (targets[m] >= int32_t(v0) && targets[m] < int32_t(v1)) l[size_t(targets[m]) - v0] -= float(coef);
-        }
+        });
         input_gradient(ctx, logits.data(), n, head + v0 * D, D, M, n, D, 1.0f, dy, D);
         add_weight_gradient(ctx, logits.data(), n, y, D, M, n, D, dhead + v0 * D, D);
     }
