@@ -142,6 +142,50 @@ TEST(TrainingStep, GradientsDoNotDependOnTheThreadCount) {
     }
 }
 
+// Anticipatory Routing's hook: forced expert ids replace each score-routed layer's own top-k
+// (hash layers keep their table); forcing a model's own choice changes nothing, bit for bit.
+TEST(TrainingStep, ForcedExpertsReplaceTheRoutersSelection) {
+    const auto shape = dsv4::shape_of<dsv4::FlashMiniConfig>();
+    const dsv4::checkpoint ck(dsv4::testing::golden("flash-mini"));
+    const auto p = dsv4::train::parameters::from_checkpoint(ck, shape);
+    const auto model = dsv4::train::make_model(p);
+    const auto docs = batch_of("flash-mini");
+    auto g0 = dsv4::train::parameters::zeros_like(p), g1 = g0, g2 = g0;
+    const auto own = dsv4::train::forward_backward(*model, p, docs, {}, g0);
+
+    dsv4::train::training_options same;
+    same.forced_experts = &own.routing;
+    const auto again = dsv4::train::forward_backward(*model, p, docs, same, g1);
+    EXPECT_EQ(again.loss.total, own.loss.total);
+    for (const auto& name : g0.names())
+        EXPECT_EQ(0, std::memcmp(g0[name].data(), g1[name].data(), g0[name].size() * sizeof(float))) << name;
+
+    // every score-routed selection shifted to the next expert ids (still distinct per token)
+    auto shifted = own.routing;
+    const int E = shape.n_routed_experts;
+    for (auto& doc : shifted)
+        for (size_t b = 0; b < doc.size(); ++b)
+            if (!shape.is_hash_layer(int(b)))
+                for (auto& e : doc[b]) e = (e + 1) % E;
+    dsv4::train::training_options moved;
+    moved.forced_experts = &shifted;
+    const auto other = dsv4::train::forward_backward(*model, p, docs, moved, g2);
+    EXPECT_EQ(other.routing, shifted);
+    EXPECT_NE(other.loss.total, own.loss.total);
+    for (size_t b = 0; b < other.expert_loads.size(); ++b)
+        for (int e = 0; e < E; ++e) {
+            int64_t count = 0;
+            for (const auto& doc : shifted) count += std::count(doc[b].begin(), doc[b].end(), e);
+            EXPECT_EQ(other.expert_loads[b][size_t(e)], count) << "block " << b << " expert " << e;
+        }
+    // a bad id is named
+    auto bad = own.routing;
+    bad[0][1][0] = E;
+    dsv4::train::training_options wrong;
+    wrong.forced_experts = &bad;
+    EXPECT_DSV4_ERROR(dsv4::train::forward_backward(*model, p, docs, wrong, g2), "forced expert", "is not in [0,");
+}
+
 // The training forward is the inference forward: for one document, the head over its streams
 // gives model_core::forward's logits of every position and mtp_forward's, bit for bit.
 TEST(TrainingStep, TrainingForwardLogitsAreTheInferenceLogits) {
