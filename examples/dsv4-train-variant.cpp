@@ -8,8 +8,7 @@
 // learn in a few steps; the program fails when the loss does not fall by half.
 #include <dsv4/config/mini.hpp>
 #include <dsv4/runtime/generate.hpp>
-#include <dsv4/train/parameters.hpp>
-#include <dsv4/train/training_step.hpp>
+#include <dsv4/train.hpp>
 
 #include <CLI/CLI.hpp>
 
