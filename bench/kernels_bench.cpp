@@ -10,6 +10,13 @@
 //   gemm_openblas/f32/NxK      the anchor: cblas_sgemm on the same f32 shape. Run it in its own
 //                              process with OPENBLAS_CORETYPE=SkylakeX (bench/report does); the
 //                              core OpenBLAS chose is in the context as openblas_corename.
+//   gemm_train/<ta><tb>/MxNxK  C[M, N] = op(A)·op(B) in f32 through dsv4::nn::gemm (kernels/gemm.hpp)
+//                              for the four transpose combinations (n: as stored, t: transposed) on
+//                              training shapes of a 512-token batch and bench-mini weights W[out, in]:
+//                              dX = dY·W (nn: 512 x in x out), dW = dYᵀ·X (tn: out x in x 512),
+//                              y = X·Wᵀ (nt: 512 x out x in), each shape in all four combinations,
+//   gemm_train_openblas/<ta><tb>/MxNxK  the anchor: cblas_sgemm of the same operation (run it
+//                              with OPENBLAS_CORETYPE=SkylakeX, as for gemm_openblas).
 //   gemv/dsv4_<fmt>/NxK        decode product (M = 1) with the weight in its stored format
 //   gemv/dsv4_<fmt>_actquant/NxK  the same with the input rounded as the official inference does
 //                              (FP8 dense, FP4 routed experts, bf16 head/gate/compressors),
@@ -121,16 +128,16 @@ void stream_read(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------- checking
-// Compares sampled outputs y[m, n] with a double reference sum_k x[m,k] * w(n, k).
-template <class WeightAt>
-bool check(const float* x, const float* y, size_t M, size_t N, size_t K, WeightAt w, std::string& why,
-           double tolerance = 1e-4) {
+// Compares sampled outputs y[m, n] with a double reference sum_k x(m, k) * w(n, k).
+template <class InputAt, class WeightAt>
+bool check_at(InputAt x, const float* y, size_t M, size_t N, size_t K, WeightAt w, std::string& why,
+              double tolerance = 1e-4) {
     bench::splitmix rng{42};
     for (int s = 0; s < 48; ++s) {
         const size_t m = size_t(rng.next() % M), n = size_t(rng.next() % N);
         double ref = 0, mag = 0;
         for (size_t k = 0; k < K; ++k) {
-            const double p = double(x[m * K + k]) * double(w(n, k));
+            const double p = double(x(m, k)) * double(w(n, k));
             ref += p;
             mag += std::fabs(p);
         }
@@ -142,6 +149,12 @@ bool check(const float* x, const float* y, size_t M, size_t N, size_t K, WeightA
         }
     }
     return true;
+}
+// The same with x[M, K] stored row-major.
+template <class WeightAt>
+bool check(const float* x, const float* y, size_t M, size_t N, size_t K, WeightAt w, std::string& why,
+           double tolerance = 1e-4) {
+    return check_at([&](size_t m, size_t k) { return x[m * K + k]; }, y, M, N, K, w, why, tolerance);
 }
 
 // ---------------------------------------------------------------- prefill GEMM
@@ -216,6 +229,53 @@ void gemm_openblas(benchmark::State& state, size_t N, size_t K) {
     state.counters["flops"] = benchmark::Counter(2.0 * double(prefill_rows) * double(N) * double(K),
                                                  benchmark::Counter::kIsIterationInvariantRate);
     state.counters["M"] = double(prefill_rows);
+}
+
+// ---------------------------------------------------------------- training GEMM (transposed operands)
+// C[M, N] = op(A)·op(B): A stored [M, K] (ta = no) or [K, M] (yes), B stored [K, N] (tb = no) or
+// [N, K] (yes); entries of A in [-1, 1], of B in [-1/sqrt(K), 1/sqrt(K)].
+struct train_gemm_data {
+    std::vector<float> a, b, c;
+};
+train_gemm_data& train_gemm_inputs(size_t M, size_t N, size_t K) {
+    static std::map<std::tuple<size_t, size_t, size_t>, std::unique_ptr<train_gemm_data>> cache;
+    auto& slot = cache[{M, N, K}];
+    if (!slot) {
+        slot = std::make_unique<train_gemm_data>();
+        bench::splitmix rng{M * 7919 + N * 131 + K};
+        slot->a.resize(M * K);
+        for (auto& v : slot->a) v = rng.uniform(1.0f);
+        slot->b.resize(K * N);
+        for (auto& v : slot->b) v = rng.uniform(1.0f / std::sqrt(float(K)));
+        slot->c.resize(M * N);
+    }
+    return *slot;
+}
+
+// dsv4 (nn::gemm on the bench context) or the OpenBLAS anchor, checked on sampled outputs.
+void gemm_train(benchmark::State& state, kernels::transpose ta, kernels::transpose tb, size_t M, size_t N, size_t K,
+                bool openblas) {
+    using kernels::transpose;
+    auto& d = train_gemm_inputs(M, N, K);
+    const size_t lda = ta == transpose::no ? K : M, ldb = tb == transpose::no ? N : K;
+    if (openblas) openblas_set_num_threads(bench::threads());
+    std::fill(d.c.begin(), d.c.end(), 0.0f);
+    for (auto _ : state) {
+        if (openblas)
+            cblas_sgemm(CblasRowMajor, ta == transpose::no ? CblasNoTrans : CblasTrans,
+                        tb == transpose::no ? CblasNoTrans : CblasTrans, int(M), int(N), int(K), 1.0f, d.a.data(), int(lda),
+                        d.b.data(), int(ldb), 0.0f, d.c.data(), int(N));
+        else
+            nn::gemm(ctx(), ta, tb, M, N, K, d.a.data(), lda, d.b.data(), ldb, 0.0f, d.c.data(), N);
+        benchmark::ClobberMemory();
+    }
+    std::string why;
+    const auto a_at = [&](size_t m, size_t k) { return ta == transpose::no ? d.a[m * lda + k] : d.a[k * lda + m]; };
+    const auto b_at = [&](size_t n, size_t k) { return tb == transpose::no ? d.b[k * ldb + n] : d.b[n * ldb + k]; };
+    if (!check_at(a_at, d.c.data(), M, N, K, b_at, why))
+        state.SkipWithError(((openblas ? "OpenBLAS sgemm is wrong: " : "dsv4 GEMM is wrong: ") + why).c_str());
+    state.counters["flops"] = benchmark::Counter(2.0 * double(M) * double(N) * double(K),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // ---------------------------------------------------------------- decode GEMV from DRAM
@@ -365,6 +425,30 @@ void register_all() {
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
     }
+    // training products of a 512-token batch: dX and recompute of attn.wq_a [1024, 1024],
+    // dW of it; dX of attn.wo_b [1024, 8192], dW of attn.wq_b [8192, 1024]
+    const std::tuple<size_t, size_t, size_t, const char*> train_shapes[] = {
+        {prefill_rows, 1024, 1024, "dX = dY·W (nn) or y = X·Wᵀ (nt) of attn.wq_a [1024, 1024], 512 tokens"},
+        {1024, 1024, prefill_rows, "dW = dYᵀ·X (tn) of attn.wq_a [1024, 1024] over 512 tokens"},
+        {prefill_rows, 8192, 1024, "dX = dY·W (nn) of attn.wo_b [1024, 8192], 512 tokens"},
+        {8192, 1024, prefill_rows, "dW = dYᵀ·X (tn) of attn.wq_b [8192, 1024] over 512 tokens"}};
+    for (const auto& [M, N, K, use] : train_shapes)
+        for (auto ta : {kernels::transpose::no, kernels::transpose::yes})
+            for (auto tb : {kernels::transpose::no, kernels::transpose::yes})
+                for (bool openblas : {false, true}) {
+                    const std::string op = std::string(ta == kernels::transpose::yes ? "t" : "n") +
+                                           (tb == kernels::transpose::yes ? "t" : "n");
+                    const std::string label = use;
+                    benchmark::RegisterBenchmark(((openblas ? "gemm_train_openblas/" : "gemm_train/") + op + "/" +
+                                                  std::to_string(M) + "x" + shape_name(int64_t(N), int64_t(K)))
+                                                     .c_str(),
+                                                 [=](benchmark::State& s) {
+                                                     s.SetLabel(label);
+                                                     gemm_train(s, ta, tb, M, N, K, openblas);
+                                                 })
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMillisecond);
+                }
     for (const auto& [nkf, uses] : stored) {
         const auto [N, K, f] = nkf;
         const std::string label = uses, fname(to_string(f)), shape = shape_name(N, K);

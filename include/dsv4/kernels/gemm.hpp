@@ -51,19 +51,23 @@ inline constexpr size_t gemm_mr = 6;  // 16 registers: 12 accumulators + 2 B vec
 #endif
 // Block sizes, AVX-512 figures in brackets. A B sliver [KC, NR] (48 KB) streams from L2 under
 // the A slivers of an [MC, KC] block (192 KB, L2); the [KC, NC] B block (1.5 MB) is read from L3
-// once per A block. On this machine's AVX-512 (2 cores, 32 KB L1, 1 MB L2) KC 384 measured a few
+// once per A block. On the benchmark machine (AVX-512, 32 KB L1, 1 MB L2) KC 384 measured a few
 // percent above 256 and 192; depth blocks are then evened out (K = 512 runs as 2 x 256).
 inline constexpr size_t gemm_kc = 384;
 inline constexpr size_t gemm_mc = 16 * gemm_mr;  // [128]
 inline constexpr size_t gemm_nc = 32 * gemm_nr;  // [1024]
 
 #if defined(__AVX512F__)
-// out[k] = (src[0][k], ..., src[15][k]) for k < 16: rows r >= rows read as zeros.
-inline void transpose_16x16(const float* src, size_t ld, size_t rows, __m512 out[16]) noexcept {
+// out[k] = (src[0][k], ..., src[15][k]) for k < 16: rows r >= rows read as zeros. Always
+// inlined and unrolled so that the 16 rows, the 16 intermediates and the 16 results stay in
+// registers (64 shuffles per 256 floats).
+[[gnu::always_inline]] inline void transpose_16x16(const float* src, size_t ld, size_t rows, __m512 out[16]) noexcept {
     __m512 r[16];
+#pragma GCC unroll 16
     for (size_t i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
     // per 128-bit lane l, t[4g+q] holds rows 4g..4g+3 at k = 4l + q
     __m512 t[16];
+#pragma GCC unroll 4
     for (size_t g = 0; g < 4; ++g) {
         const __m512 lo01 = _mm512_unpacklo_ps(r[4 * g], r[4 * g + 1]), hi01 = _mm512_unpackhi_ps(r[4 * g], r[4 * g + 1]);
         const __m512 lo23 = _mm512_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]), hi23 = _mm512_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
@@ -73,6 +77,7 @@ inline void transpose_16x16(const float* src, size_t ld, size_t rows, __m512 out
         t[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
     }
     // lanes (l0, l2 | l1, l3) of groups 0,1 and 2,3, then the four groups' lane l side by side
+#pragma GCC unroll 4
     for (size_t q = 0; q < 4; ++q) {
         const __m512 e01 = _mm512_shuffle_f32x4(t[q], t[4 + q], 0x88), o01 = _mm512_shuffle_f32x4(t[q], t[4 + q], 0xdd);
         const __m512 e23 = _mm512_shuffle_f32x4(t[8 + q], t[12 + q], 0x88), o23 = _mm512_shuffle_f32x4(t[8 + q], t[12 + q], 0xdd);
@@ -90,16 +95,13 @@ inline void gemm_pack_a(transpose ta, const float* A, size_t lda, size_t i0, siz
                         float* __restrict ap) noexcept {
     constexpr size_t MR = gemm_mr;
     if (ta == transpose::yes) {  // A stored [K, M]: the MR values of one k are contiguous
-        for (size_t s = 0; s < mc; s += MR) {
-            const size_t rows = std::min(MR, mc - s);
-            float* dst = ap + (s / MR) * kc * MR;
-            const float* src = A + p0 * lda + i0 + s;
-            if (rows == MR) {
-                for (size_t k = 0; k < kc; ++k) std::memcpy(dst + k * MR, src + k * lda, MR * sizeof(float));
-            } else {
-                for (size_t k = 0; k < kc; ++k)
-                    for (size_t r = 0; r < MR; ++r) dst[k * MR + r] = r < rows ? src[k * lda + r] : 0.0f;
-            }
+        // one k at a time across all slivers, so every cache line of A is read once
+        const size_t full = mc / MR * MR;
+        for (size_t k = 0; k < kc; ++k) {
+            const float* src = A + (p0 + k) * lda + i0;
+            for (size_t s = 0; s < full; s += MR) std::memcpy(ap + (s / MR) * kc * MR + k * MR, src + s, MR * sizeof(float));
+            if (full < mc)
+                for (size_t r = 0; r < MR; ++r) ap[(full / MR) * kc * MR + k * MR + r] = full + r < mc ? src[full + r] : 0.0f;
         }
         return;
     }
@@ -116,8 +118,10 @@ inline void gemm_pack_a(transpose ta, const float* A, size_t lda, size_t i0, siz
         for (; k + 16 <= kc; k += 16) {
             __m512 t[16];
             transpose_16x16(src + k, lda, rows, t);
+#pragma GCC unroll 16
             for (size_t j = 0; j < 16; ++j) _mm256_storeu_ps(d0 + (k + j) * MR, _mm512_castps512_ps256(t[j]));
             if (rows > 8)
+#pragma GCC unroll 16
                 for (size_t j = 0; j < 16; ++j) _mm256_storeu_ps(d1 + (k + j) * MR, _mm512_extractf32x8_ps(t[j], 1));
         }
         for (; k < kc; ++k)
@@ -167,6 +171,7 @@ inline void gemm_pack_b(transpose tb, const float* B, size_t ldb, size_t p0, siz
                 }
                 __m512 tr[16];
                 transpose_16x16(src + 16 * h * ldb + k, ldb, cols - 16 * h, tr);
+#pragma GCC unroll 16
                 for (size_t j = 0; j < 16; ++j) _mm512_store_ps(dst + (k + j) * NR + 16 * h, tr[j]);
             }
 #endif
@@ -175,31 +180,41 @@ inline void gemm_pack_b(transpose tb, const float* B, size_t ldb, size_t p0, siz
     }
 }
 
-// c[MR, NR] (row stride ldc) = (load_c ? c : 0) + a-sliver · b-sliver over kc steps, each
-// accumulator one FMA chain in k order.
-inline void gemm_micro_kernel(size_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                              size_t ldc, bool load_c) noexcept {
-    constexpr size_t MR = gemm_mr, NR = gemm_nr, NV = NR / vsize;
+// c[MR, NR] (row stride ldc) = (load_c ? c : 0) + sum over k < depth of a(m, k) · b[k][0:NR],
+// each accumulator one FMA chain in k order. a(m, k) reads the left operand as its caller lays
+// it out (packed slivers here, activation rows in linear.hpp); b is [depth][NR], vector-aligned.
+// MR x NR/vsize accumulators stay in registers (8 x 2 on AVX-512). Always inlined, so each
+// caller's constants (strides, ldc) fold into its own copy.
+template <size_t MR, size_t NR, class LeftAt>
+[[gnu::always_inline]] inline void fma_tile(size_t depth, LeftAt a, const float* __restrict b, float* __restrict c,
+                                            size_t ldc, bool load_c) noexcept {
+    constexpr size_t NV = NR / vsize;
     vfloat acc[MR][NV];
 #pragma GCC unroll 8
     for (size_t m = 0; m < MR; ++m)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (size_t v = 0; v < NV; ++v) acc[m][v] = load_c ? vfloat::load_unaligned(c + m * ldc + v * vsize) : vfloat(0.0f);
-    for (size_t k = 0; k < kc; ++k) {
+    for (size_t k = 0; k < depth; ++k) {
         vfloat bv[NV];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (size_t v = 0; v < NV; ++v) bv[v] = vfloat::load_aligned(b + k * NR + v * vsize);
 #pragma GCC unroll 8
         for (size_t m = 0; m < MR; ++m) {
-            const vfloat av(a[k * MR + m]);
-#pragma GCC unroll 2
+            const vfloat av(a(m, k));
+#pragma GCC unroll 4
             for (size_t v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(av, bv[v], acc[m][v]);
         }
     }
 #pragma GCC unroll 8
     for (size_t m = 0; m < MR; ++m)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (size_t v = 0; v < NV; ++v) acc[m][v].store_unaligned(c + m * ldc + v * vsize);
+}
+
+// The GEMM's tile: an A sliver ([kc][MR]) against a B sliver ([kc][NR]).
+inline void gemm_micro_kernel(size_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                              size_t ldc, bool load_c) noexcept {
+    fma_tile<gemm_mr, gemm_nr>(kc, [a](size_t m, size_t k) { return a[k * gemm_mr + m]; }, b, c, ldc, load_c);
 }
 
 // A tile of rows x cols (<= MR x NR) at the edge of C: the same kernel on a padded buffer,

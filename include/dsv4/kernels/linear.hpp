@@ -36,6 +36,7 @@
 
 #include <dsv4/kernels/act_quant.hpp>
 #include <dsv4/kernels/avx512_util.hpp>
+#include <dsv4/kernels/gemm.hpp>
 #include <dsv4/kernels/gemv_bf16dot.hpp>
 #include <dsv4/kernels/linear_bf16.hpp>
 #include <dsv4/kernels/linear_weight.hpp>
@@ -383,30 +384,10 @@ inline void pack_panel(const linear_weight& w, size_t n0, size_t k0, size_t k1, 
         for (size_t k = 0; k < depth; ++k) panel[k * panel_cols + j] = 0.0f;
 }
 
-// acc[m][0:32] (+)= x[m, k0:k1) · panel for `rows` (<= 8) activation rows.
+// acc[m][0:32] (+)= x[m, k0:k1) · panel for `rows` (<= 8) activation rows (gemm.hpp's tile).
 template <size_t MR>
 inline void micro_kernel(const float* x, size_t ldx, size_t depth, const float* panel, float* out, bool accumulate) noexcept {
-    vfloat acc[MR][panel_cols / vsize];
-    constexpr size_t NV = panel_cols / vsize;
-#pragma GCC unroll 8
-    for (size_t m = 0; m < MR; ++m)
-#pragma GCC unroll 4
-        for (size_t v = 0; v < NV; ++v) acc[m][v] = accumulate ? vfloat::load_unaligned(out + m * panel_cols + v * vsize) : vfloat(0.0f);
-    for (size_t k = 0; k < depth; ++k) {
-        vfloat b[NV];
-#pragma GCC unroll 4
-        for (size_t v = 0; v < NV; ++v) b[v] = vfloat::load_aligned(panel + k * panel_cols + v * vsize);
-#pragma GCC unroll 8
-        for (size_t m = 0; m < MR; ++m) {
-            const vfloat a(x[m * ldx + k]);
-#pragma GCC unroll 4
-            for (size_t v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(a, b[v], acc[m][v]);
-        }
-    }
-#pragma GCC unroll 8
-    for (size_t m = 0; m < MR; ++m)
-#pragma GCC unroll 4
-        for (size_t v = 0; v < NV; ++v) acc[m][v].store_unaligned(out + m * panel_cols + v * vsize);
+    fma_tile<MR, panel_cols>(depth, [x, ldx](size_t m, size_t k) { return x[m * ldx + k]; }, panel, out, panel_cols, accumulate);
 }
 
 inline void gemm_rows(const float* x, size_t ldx, size_t M, const linear_weight& w, size_t n0, size_t n1, float* y,
