@@ -427,24 +427,27 @@ void register_all() {
     }
     // training products of a 512-token batch: dX and recompute of attn.wq_a [1024, 1024],
     // dW of it; dX of attn.wo_b [1024, 8192], dW of attn.wq_b [8192, 1024]
-    const std::tuple<size_t, size_t, size_t, const char*> train_shapes[] = {
+    struct train_shape {
+        size_t m, n, k;
+        const char* use;
+    };
+    const train_shape train_shapes[] = {
         {prefill_rows, 1024, 1024, "dX = dY·W (nn) or y = X·Wᵀ (nt) of attn.wq_a [1024, 1024], 512 tokens"},
         {1024, 1024, prefill_rows, "dW = dYᵀ·X (tn) of attn.wq_a [1024, 1024] over 512 tokens"},
         {prefill_rows, 8192, 1024, "dX = dY·W (nn) of attn.wo_b [1024, 8192], 512 tokens"},
         {8192, 1024, prefill_rows, "dW = dYᵀ·X (tn) of attn.wq_b [8192, 1024] over 512 tokens"}};
-    for (const auto& [M, N, K, use] : train_shapes)
+    for (const train_shape& t : train_shapes)
         for (auto ta : {kernels::transpose::no, kernels::transpose::yes})
             for (auto tb : {kernels::transpose::no, kernels::transpose::yes})
                 for (bool openblas : {false, true}) {
                     const std::string op = std::string(ta == kernels::transpose::yes ? "t" : "n") +
                                            (tb == kernels::transpose::yes ? "t" : "n");
-                    const std::string label = use;
                     benchmark::RegisterBenchmark(((openblas ? "gemm_train_openblas/" : "gemm_train/") + op + "/" +
-                                                  std::to_string(M) + "x" + shape_name(int64_t(N), int64_t(K)))
+                                                  std::to_string(t.m) + "x" + shape_name(int64_t(t.n), int64_t(t.k)))
                                                      .c_str(),
                                                  [=](benchmark::State& s) {
-                                                     s.SetLabel(label);
-                                                     gemm_train(s, ta, tb, M, N, K, openblas);
+                                                     s.SetLabel(t.use);
+                                                     gemm_train(s, ta, tb, t.m, t.n, t.k, openblas);
                                                  })
                         ->UseRealTime()
                         ->Unit(benchmark::kMillisecond);

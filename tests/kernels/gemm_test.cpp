@@ -99,7 +99,7 @@ TEST(Gemm, EdgeSizesEveryTransposeAndBeta) {
 }
 
 TEST(Gemm, StridesMisalignmentAndDepthBlocks) {
-    // K past one and two depth blocks (KC 384 / 256), rows past an A block (MC), odd strides
+    // K of three, two and one depth blocks (KC 384), rows past an A block (MC 128 / 96), odd strides
     for (transpose ta : both)
         for (transpose tb : both)
             for (float beta : {0.0f, 1.0f}) {
@@ -110,7 +110,7 @@ TEST(Gemm, StridesMisalignmentAndDepthBlocks) {
 }
 
 TEST(Gemm, ColumnsPastAPackedBBlock) {
-    // N past the packed B block (NC = 1024 columns on AVX-512, 2048 above it) with a partial sliver
+    // N past the packed B block (NC = 1024 columns on AVX-512, 512 on AVX2, 256 on SSE / NEON), partial sliver
     for (transpose ta : both)
         for (transpose tb : both) check_one(ta, tb, 10, 2100, 40, 1.0f, 2, 1);
 }

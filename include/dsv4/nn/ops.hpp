@@ -155,7 +155,8 @@ inline void gemm(const context& ctx, kernels::transpose ta, kernels::transpose t
         if (overlaps(A, a_rows, a_cols, lda)) fail("nn::gemm: C overlaps A");
         if (overlaps(B, b_rows, b_cols, ldb)) fail("nn::gemm: C overlaps B");
     }
-    const auto [mt, nt] = gemm_tiles(M, N, K, size_t(ctx.threads()));
+    const gemm_tiling tiles = gemm_tiles(M, N, K, size_t(ctx.threads()));
+    const size_t mt = tiles.rows, nt = tiles.cols;
     const size_t gm = (M + mt - 1) / mt, gn = (N + nt - 1) / nt;
     ctx.parallel_for(gm * gn, 1, [&](size_t t0, size_t t1) {
         for (size_t t = t0; t < t1; ++t) {
