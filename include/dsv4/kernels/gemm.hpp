@@ -144,21 +144,24 @@ inline void gemm_pack_a(transpose ta, const float* A, size_t lda, size_t i0, siz
 inline void gemm_pack_b(transpose tb, const float* B, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc,
                         float* __restrict bp) noexcept {
     constexpr size_t NR = gemm_nr;
+    if (tb == transpose::no) {  // B [K, N]: the NR values of one k are contiguous
+        // one row of B at a time across all slivers: a long contiguous read per k rather than
+        // kc rows of 128 bytes per sliver, each in its own page when ldb is large
+        const size_t full = nc / NR * NR;
+        for (size_t k = 0; k < kc; ++k) {
+            const float* src = B + (p0 + k) * ldb + j0;
+            for (size_t t = 0; t < full; t += NR)
+#pragma GCC unroll 4
+                for (size_t v = 0; v < NR; v += vsize)
+                    vfloat::load_unaligned(src + t + v).store_aligned(bp + (t / NR) * kc * NR + k * NR + v);
+            if (full < nc)
+                for (size_t j = 0; j < NR; ++j) bp[(full / NR) * kc * NR + k * NR + j] = full + j < nc ? src[full + j] : 0.0f;
+        }
+        return;
+    }
     for (size_t t = 0; t < nc; t += NR) {
         const size_t cols = std::min(NR, nc - t);
         float* dst = bp + (t / NR) * kc * NR;
-        if (tb == transpose::no) {  // B [K, N]: the NR values of one k are contiguous
-            const float* src = B + p0 * ldb + j0 + t;
-            if (cols == NR) {
-                for (size_t k = 0; k < kc; ++k)
-                    for (size_t v = 0; v < NR; v += vsize)
-                        vfloat::load_unaligned(src + k * ldb + v).store_aligned(dst + k * NR + v);
-            } else {
-                for (size_t k = 0; k < kc; ++k)
-                    for (size_t j = 0; j < NR; ++j) dst[k * NR + j] = j < cols ? src[k * ldb + j] : 0.0f;
-            }
-            continue;
-        }
         // B stored [N, K]: a column of op(B) is a contiguous row of B
         const float* src = B + (j0 + t) * ldb + p0;
         size_t k = 0;

@@ -96,9 +96,9 @@ inline fvec linear(const context& ctx, const fvec& x, size_t M, const kernels::l
 
 // Tiles of C for gemm over `threads`: rows x cols, multiples of the micro-tile (MR x NR).
 // Each tile packs its own panels of op(A) ([rows, K]) and op(B) ([K, cols]), so a tile's time
-// per k is estimated as its FMA instructions plus its packing, mt·nt/16 + (mt + nt) cycles
-// (16-lane FMAs at one a cycle; packing measured 0.2 to 0.7 cycles an element, rounded up for
-// the cache misses of first reads); the grid with the least of that times the rounds of tiles
+// per k is estimated as its FMA instructions plus its packing, mt·nt/vsize + (mt + nt) cycles
+// (an FMA a cycle; on AVX-512 packing measured 0.2 to 0.7 cycles an element, rounded up for the
+// cache misses of first reads); the grid with the least of that times the rounds of tiles
 // (tiles / threads, rounded up) wins. A product under 4 MFLOP (tens of microseconds, about a
 // thread wake-up) stays in one tile.
 struct gemm_tiling {
@@ -116,7 +116,7 @@ inline gemm_tiling gemm_tiles(size_t M, size_t N, size_t K, size_t threads) {
             const size_t mt = (pm + gm - 1) / gm * MR, nt = (pn + gn - 1) / gn * NR;
             const size_t tiles = ((M + mt - 1) / mt) * ((N + nt - 1) / nt);
             const double rounds = double((tiles + threads - 1) / threads);
-            const double cost = rounds * (double(mt) * double(nt) / 16.0 + double(mt + nt));
+            const double cost = rounds * (double(mt) * double(nt) / double(kernels::vsize) + double(mt + nt));
             if (best_cost < 0 || cost < best_cost) {
                 best_cost = cost;
                 best = {mt, nt};
