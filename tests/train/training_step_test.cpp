@@ -84,8 +84,11 @@ TEST_P(TrainingStepGolden, LossesAndEveryGradientMatchTheReference) {
         EXPECT_TRUE(close_to(g[name], floats_of(grads.at(key)))) << name;
         for (float v : g[name]) norm2 += double(v) * double(v);
     }
-    for (const auto& t : grads.tensors())
-        if (t.name.rfind("grad.", 0) == 0) EXPECT_TRUE(checked.count(t.name.substr(5))) << t.name << " has no gradient here";
+    for (const auto& t : grads.tensors()) {
+        if (t.name.rfind("grad.", 0) == 0) {
+            EXPECT_TRUE(checked.count(t.name.substr(5))) << t.name << " has no gradient here";
+        }
+    }
     const double norm = std::sqrt(norm2), expected_norm = meta.at("grad_norm").get<double>();
     EXPECT_LE(std::fabs(norm - expected_norm), 1e-5 * expected_norm) << "gradient norm " << norm;
 }
