@@ -355,12 +355,15 @@ inline step_result forward_backward(const model_core& model, const parameters& p
             // x = e_proj(enorm(embed[ids[t+1]])) (broadcast to the streams) + h_proj(hnorm(X[t]))
             using TI = tensor_id;
             const float eps = float(sh.norm_eps);
-            fvec e(S * D), de(S * D), dep(S * D, 0.0f), hn(S * hcD), dhn(S * hcD);
+            // the embedding rows the MTP block read (ids 1..T-1), gathered once: enorm's input
+            fvec emb(S * D), e, de(S * D), dep(S * D, 0.0f), hn(S * hcD), dhn(S * hcD);
             for (size_t t = 0; t < S; ++t) {
                 const float* row = p.data(TI::embed) + size_t(ids[t + 1]) * D;
-                kernels::rmsnorm(row, p.data(TI::mtp_enorm, b), e.data() + t * D, D, eps);
+                std::copy(row, row + D, emb.begin() + long(t * D));
                 for (size_t j = 0; j < hc; ++j) kernels::axpy(1.0f, dXm.data() + (t * hc + j) * D, dep.data() + t * D, D);
             }
+            e = emb;
+            nn::rmsnorm_rows(e.data(), S, D, p.data(TI::mtp_enorm, b), eps);
             std::copy(X.data(), X.data() + S * hcD, hn.begin());
             nn::rmsnorm_rows(hn.data(), S * hc, D, p.data(TI::mtp_hnorm, b), eps);
             linear_backward(ctx, e.data(), dep.data(), S, D, D, p.data(TI::mtp_e_proj, b), grads.data(TI::mtp_e_proj, b),
@@ -370,11 +373,6 @@ inline step_result forward_backward(const model_core& model, const parameters& p
             rmsnorm_rows_backward(ctx, X.data(), p.data(TI::mtp_hnorm, b), dhn.data(), dhn.data(),
                                   grads.data(TI::mtp_hnorm, b), S * hc, D, eps);
             std::copy(dhn.begin(), dhn.end(), dX.begin());
-            // enorm: rows of the embedding
-            fvec emb(S * D);
-            for (size_t t = 0; t < S; ++t)
-                std::copy(p.data(TI::embed) + size_t(ids[t + 1]) * D, p.data(TI::embed) + size_t(ids[t + 1] + 1) * D,
-                          emb.begin() + long(t * D));
             rmsnorm_rows_backward(ctx, emb.data(), p.data(TI::mtp_enorm, b), de.data(), de.data(),
                                   grads.data(TI::mtp_enorm, b), S, D, eps);
             dembed_mtp = std::move(de);
