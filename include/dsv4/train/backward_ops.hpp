@@ -61,14 +61,16 @@ inline void rmsnorm_rows_backward(const context& ctx, const float* x, const floa
     });
 }
 
-// cos/sin of positions 0..S-1 of a RoPE table (one row of rope_dim/2 each).
+// cos/sin of rows 0..S-1 at positions t·stride of a RoPE table (one row of rope_dim/2 each;
+// stride r for compressed entries, which sit at i·r).
 struct rope_rows {
     fvec c, s;
     size_t half = 0;
     rope_rows(const float* freqs, size_t rope_dim, size_t S, int64_t stride = 1) : c(S * rope_dim / 2), s(S * rope_dim / 2), half(rope_dim / 2) {
         for (size_t t = 0; t < S; ++t) kernels::rope_cos_sin(freqs, int(rope_dim), int64_t(t) * stride, c.data() + t * half, s.data() + t * half);
     }
-    // the gradient of a rotation at row t is rotated back (forward_rotation: undo an inverse rotation)
+    // rotates a row-t tail by that row's angles, or back (inverse); a rotation's gradient is the
+    // gradient rotated the other way
     void rotate(float* tail, size_t t, bool inverse) const {
         kernels::apply_rope(tail, c.data() + t * half, s.data() + t * half, int(2 * half), inverse);
     }
